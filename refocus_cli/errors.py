@@ -1,0 +1,41 @@
+"""One error hierarchy for everything a user can cause.
+
+Every `RefocusError` carries a message fit to print on one line; the CLI turns it into that line and an exit
+code (`REFOCUS_DEBUG=1` re-raises it for a traceback).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RefocusError(Exception):
+    """A problem the user can act on; `str(error)` is one line."""
+
+    exit_code = 1
+
+
+class InputError(RefocusError):
+    """An input file is missing, unreadable, corrupt or of the wrong kind."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class SettingsError(RefocusError):
+    """An option value or combination of options is invalid."""
+
+
+class OutputError(RefocusError):
+    """An output cannot be written (it exists, it would overwrite an input, its folder is missing)."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class DepthUnavailableError(RefocusError):
+    """No depth source could answer for an image."""

@@ -1,0 +1,221 @@
+"""The image pipe as a library call: read, find depth and focus, compute the CoC map, render, write.
+
+`refocus_image_file` is what `refocus image` runs for each input; it is importable and usable on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from refocus_cli.aperture import ApertureShape
+from refocus_cli.errors import DepthUnavailableError, InputError, OutputError, SettingsError
+from refocus_cli.highlights import HighlightSettings, boost_highlights
+from refocus_cli.io.depth_files import DepthMap, read_depth_file
+from refocus_cli.io.images import LoadedImage, output_bit_depth, read_image, write_image
+from refocus_cli.lens import (
+    CameraSettings,
+    PartialCamera,
+    camera_from_exif,
+    physical_signed_coc_px,
+    signed_coc_px,
+)
+from refocus_cli.render.layered import render_layered
+
+
+@dataclass(frozen=True)
+class FocusSpec:
+    """Where to focus: a pixel (x, y), a box (x, y, w, h), or a disparity; nothing = auto-focus."""
+
+    point_xy: tuple[float, float] | None = None
+    box_xywh: tuple[float, float, float, float] | None = None
+    disparity: float | None = None
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One image to refocus.  Exactly one of `blur_k_px` (relative blur) or a physical `camera` applies:
+    `blur_k_px` None means physical mode, completed from the photo's EXIF."""
+
+    input_path: Path
+    output_path: Path
+    depth_path: Path | None = None
+    depth_kind: str = "auto"
+    focus: FocusSpec = field(default_factory=FocusSpec)
+    blur_k_px: float | None = 8.0
+    camera: PartialCamera = field(default_factory=PartialCamera)
+    aperture: ApertureShape = field(default_factory=ApertureShape)
+    highlights: HighlightSettings = field(default_factory=HighlightSettings)
+    device: str = "auto"
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What was done to one image; `to_record()` is its `--json` line."""
+
+    input_path: Path
+    output_path: Path
+    width: int
+    height: int
+    depth_source: str
+    focus_disparity: float
+    focus_rule: str
+    blur_k_px: float | None
+    camera: CameraSettings | None
+    max_coc_radius_px: float
+    device: str
+    timings_s: dict[str, float]
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "input": str(self.input_path),
+            "output": str(self.output_path),
+            "width": self.width,
+            "height": self.height,
+            "depth_source": self.depth_source,
+            "focus_disparity": round(self.focus_disparity, 6),
+            "focus_rule": self.focus_rule,
+            "blur": self.blur_k_px,
+            "camera": None if self.camera is None else vars(self.camera),
+            "max_coc_radius_px": round(self.max_coc_radius_px, 3),
+            "device": self.device,
+            "timings_s": {name: round(seconds, 4) for name, seconds in self.timings_s.items()},
+        }
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when present, else the CPU; asking for CUDA without one is a SettingsError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SettingsError("--device cuda asked for, but no CUDA device is available (use --device cpu)")
+    if name not in ("cpu", "cuda"):
+        raise SettingsError(f"--device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def load_depth(request: ImageRequest, size_hw: tuple[int, int]) -> DepthMap:
+    """The depth for an image: the user's file, else a one-line error naming the sources tried."""
+    if request.depth_path is not None:
+        return read_depth_file(request.depth_path, kind=request.depth_kind, size_hw=size_hw)
+    raise DepthUnavailableError(
+        f"{request.input_path}: no depth map (tried: a depth file, none given); "
+        "pass one with --depth FILE (8/16-bit PNG, float TIFF, .npy or .pfm)"
+    )
+
+
+def focus_window(focus: FocusSpec, path: Path, size_hw: tuple[int, int]) -> tuple[slice, slice, str]:
+    """Rows and columns whose depth decides the focus, and the rule used (for --json)."""
+    h, w = size_hw
+    if focus.box_xywh is not None:
+        x, y, bw, bh = focus.box_xywh
+        if bw <= 0 or bh <= 0 or x < 0 or y < 0 or x + bw > w or y + bh > h:
+            raise InputError(path, f"--focus box {x:g},{y:g},{bw:g},{bh:g} is not inside the image ({w}x{h})")
+        return slice(int(y), max(int(y) + 1, int(y + bh))), slice(int(x), max(int(x) + 1, int(x + bw))), "box"
+    if focus.point_xy is not None:
+        x, y = focus.point_xy
+        if not (0 <= x < w and 0 <= y < h):
+            raise InputError(path, f"--focus point {x:g},{y:g} is outside the image ({w}x{h})")
+        half = max(2, round(0.01 * min(h, w)))
+        rows = slice(max(0, int(y) - half), min(h, int(y) + half + 1))
+        return rows, slice(max(0, int(x) - half), min(w, int(x) + half + 1)), "point"
+    # No focus given: the central tenth of the frame (the depth issue brings subject detection).
+    return (
+        slice(int(0.45 * h), max(int(0.45 * h) + 1, int(0.55 * h))),
+        slice(int(0.45 * w), max(int(0.45 * w) + 1, int(0.55 * w))),
+        "centre",
+    )
+
+
+def focus_disparity_of(depth: DepthMap, focus: FocusSpec, path: Path) -> tuple[float, str]:
+    """The disparity to focus on: given directly, or the median depth in the focus window."""
+    if focus.disparity is not None:
+        if not 0.0 <= focus.disparity <= 1.0:
+            raise SettingsError(f"--focus-depth must be a disparity between 0 and 1, got {focus.disparity}")
+        return focus.disparity, "focus-depth"
+    h, w = depth.disparity.shape[-2:]
+    rows, cols, rule = focus_window(focus, path, (int(h), int(w)))
+    return float(depth.disparity[0, 0, rows, cols].median()), rule
+
+
+def coc_map(
+    request: ImageRequest, loaded: LoadedImage, depth: DepthMap
+) -> tuple[torch.Tensor, float, str, CameraSettings | None]:
+    """Signed CoC [1,1,H,W] in pixels, focus disparity, focus rule and the camera (physical mode)."""
+    focus_disparity, rule = focus_disparity_of(depth, request.focus, request.input_path)
+    if request.blur_k_px is not None:
+        return signed_coc_px(depth.disparity, focus_disparity, request.blur_k_px), focus_disparity, rule, None
+    if depth.metric_depth_m is None:
+        raise SettingsError(
+            f"{request.input_path}: physical blur needs metric depth; give a depth map in metres "
+            "(float TIFF or .npy, --depth-kind depth) or use --blur K"
+        )
+    partial = camera_from_exif(loaded.camera_tags).overridden_by(request.camera)
+    # Focus distance: the option, else the depth at the focus the user chose, else EXIF, else the centre.
+    if request.camera.focus_distance_m is None and (request.focus != FocusSpec() or partial.focus_distance_m is None):
+        focus_m = _metric_focus(depth.metric_depth_m, request.focus, request.input_path, focus_disparity)
+        partial = partial.overridden_by(PartialCamera(focus_distance_m=focus_m))
+    camera = partial.complete()
+    coc = physical_signed_coc_px(depth.metric_depth_m, camera, loaded.width)
+    return coc, focus_disparity, rule, camera
+
+
+def _metric_focus(depth_m: torch.Tensor, focus: FocusSpec, path: Path, focus_disparity: float) -> float:
+    """Metric focus distance for a focus request: median depth in its window."""
+    if focus.disparity is not None:
+        raise SettingsError("--focus-depth takes a disparity; in physical mode give --focus-distance in metres")
+    rows, cols, _ = focus_window(focus, path, tuple(depth_m.shape[-2:]))  # type: ignore[arg-type]
+    return float(depth_m[0, 0, rows, cols].median())
+
+
+def refocus_image_file(request: ImageRequest) -> ImageResult:
+    """Refocus one image file and write the result atomically.  Raises RefocusError on bad input."""
+    timings: dict[str, float] = {}
+    start = _now()
+    device = resolve_device(request.device)
+    if request.output_path.resolve() == request.input_path.resolve():
+        raise OutputError(request.output_path, "would overwrite an input; choose another output name")
+    loaded = read_image(request.input_path)
+    depth = load_depth(request, (loaded.height, loaded.width))
+    timings["read"] = _now() - start
+
+    start = _now()
+    coc, focus_disparity, rule, camera = coc_map(request, loaded, depth)
+    image = boost_highlights(loaded.linear, coc, request.highlights)
+    with torch.no_grad():
+        rendered = render_layered(image.to(device), coc.to(device), request.aperture).cpu()
+    timings["render"] = _now() - start
+
+    start = _now()
+    write_image(
+        request.output_path,
+        rendered,
+        bit_depth=output_bit_depth(loaded.bit_depth, request.output_path),
+        exif=loaded.exif,
+        icc_profile=loaded.icc_profile,
+        overwrite=request.overwrite,
+    )
+    timings["write"] = _now() - start
+    return ImageResult(
+        input_path=request.input_path,
+        output_path=request.output_path,
+        width=loaded.width,
+        height=loaded.height,
+        depth_source=depth.source,
+        focus_disparity=focus_disparity,
+        focus_rule=rule,
+        blur_k_px=request.blur_k_px,
+        camera=camera,
+        max_coc_radius_px=float(coc.abs().max()),
+        device=str(device),
+        timings_s=timings,
+    )
+
+
+def _now() -> float:
+    return time.perf_counter()
