@@ -65,9 +65,25 @@ def main() -> None:
             image_path, depth_path = make_inputs(width, height, folder)
             for blur in args.blur:
                 out = folder / f"out-{size}-{blur:g}.jpg"
-                command = [sys.executable, "-m", "refocus_cli.cli", "image", str(image_path), "--depth",
-                           str(depth_path), "--focus", f"{int(width * 0.55)},{int(height * 0.45)}",
-                           "--blur", f"{blur:g}", "-o", str(out), "--overwrite", "--json", "--device", "cpu"]
+                command = [
+                    sys.executable,
+                    "-m",
+                    "refocus_cli.cli",
+                    "image",
+                    str(image_path),
+                    "--depth",
+                    str(depth_path),
+                    "--focus",
+                    f"{int(width * 0.55)},{int(height * 0.45)}",
+                    "--blur",
+                    f"{blur:g}",
+                    "-o",
+                    str(out),
+                    "--overwrite",
+                    "--json",
+                    "--device",
+                    "cpu",
+                ]
                 run_once(command)  # warm-up: file cache, lazy imports
                 runs = [run_once(command) for _ in range(args.runs)]
                 stages = {k: statistics.median(r[2]["timings_s"][k] for r in runs) for k in runs[0][2]["timings_s"]}
@@ -87,8 +103,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         s = r["stages_s"]
-        print(f"| {r['size']} | {r['blur']:g} | {r['median_s']} ({r['min_s']}-{r['max_s']}) | {r['peak_rss_mb']} "
-              f"| {s.get('read', 0)} | {s.get('render', 0)} | {s.get('write', 0)} | {r['startup_s']} |")
+        print(
+            f"| {r['size']} | {r['blur']:g} | {r['median_s']} ({r['min_s']}-{r['max_s']}) | {r['peak_rss_mb']} "
+            f"| {s.get('read', 0)} | {s.get('render', 0)} | {s.get('write', 0)} | {r['startup_s']} |"
+        )
 
 
 if __name__ == "__main__":

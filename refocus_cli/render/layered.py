@@ -44,7 +44,7 @@ class LayeredSettings:
 
     plane_step_px: float = 0.5
     plane_step_ratio: float = 0.1
-    reduced_radius_px: float = 2
+    reduced_radius_px: float = 2.0
     fill_hidden: bool = True
     max_scale: int = 16
 
@@ -108,11 +108,13 @@ def reduced_kernel_radius(radius_px: float, scale: int) -> float:
     return math.copysign(reduced, radius_px)
 
 
+_FILL_SCALE = 4  # full-resolution planes guess their hidden part on a 4x coarser grid: it is a smooth guess
+_BLOCK = 16  # full-resolution planes are rendered block-sparse: only blocks near their own pixels
 _CONV_ROWS = 128  # convolution in row bands: 2-4x faster on CPU than one large call (cache)
 
 
 def blur_layer(stack: torch.Tensor, radius_px: float, aperture: ApertureShape) -> torch.Tensor:
-    """Convolve every channel of [N,C,H,W] with the aperture kernel of this signed radius (zeros outside)."""
+    """Convolve every channel of [N,C,H,W] with the aperture kernel of this signed radius (edges extended)."""
     return blur_layer_mixed(stack, [radius_px], aperture)
 
 
@@ -123,14 +125,14 @@ def _kernel_stack(radii_px: list[float], aperture: ApertureShape, like: torch.Te
     return torch.stack([F.pad(k, [half - k.shape[-1] // 2] * 4) for k in kernels])
 
 
-def blur_layer_mixed(stack: torch.Tensor, radii_px: list[float], aperture: ApertureShape) -> torch.Tensor:
-    """Convolve channel group g of [N,G*C,H,W] with the kernel of radii_px[g]; outside the image is zero.
-
-    Zeros outside lose coverage at the border; the renderer divides it back out at the end, which makes
-    the border a normalised convolution of what is inside.
+def blur_layer_mixed(
+    stack: torch.Tensor, radii_px: list[float], aperture: ApertureShape, *, valid_only: bool = False
+) -> torch.Tensor:
+    """Convolve channel group g of [N,G*C,H,W] with the kernel of radii_px[g], edges extended.
 
     Returns:
-        [N,G*C,H,W]; each group's channels blurred by its own kernel.
+        [N,G*C,H,W]; each group's channels blurred by its own kernel.  With `valid_only`, only the pixels
+        whose whole kernel lies inside: [N,G*C,H-2R,W-2R] (batched small blocks that carry their own halo).
     """
     half = max(kernel_radius_px(r) for r in radii_px)
     if half == 0:
@@ -139,15 +141,15 @@ def blur_layer_mixed(stack: torch.Tensor, radii_px: list[float], aperture: Apert
     per_group = channels // len(radii_px)
     # conv2d correlates; flipping the kernels makes it a convolution (matters for odd polygons).
     kernels = _kernel_stack(radii_px, aperture, stack).flip(-2, -1)
+    if valid_only:
+        weight = kernels.repeat_interleave(per_group, dim=0).unsqueeze(1)
+        return F.conv2d(stack, weight, groups=channels)
     weight = kernels.repeat_interleave(per_group, dim=0).repeat(n, 1, 1).unsqueeze(1)
-    flat = stack.reshape(1, n * channels, h, w)
-    bands = []
-    for top in range(0, h, _CONV_ROWS):
-        bottom = min(h, top + _CONV_ROWS)
-        read_top, read_bottom = max(0, top - half), min(h, bottom + half)
-        pad_top, pad_bottom = half - (top - read_top), half - (read_bottom - bottom)
-        band = F.pad(flat[..., read_top:read_bottom, :], (half, half, pad_top, pad_bottom))
-        bands.append(F.conv2d(band, weight, groups=n * channels))
+    padded = F.pad(stack.reshape(1, n * channels, h, w), (half, half, half, half), mode="replicate")
+    bands = [
+        F.conv2d(padded[..., top : top + min(_CONV_ROWS, h - top) + 2 * half, :], weight, groups=n * channels)
+        for top in range(0, h, _CONV_ROWS)
+    ]
     return torch.cat(bands, dim=-2).reshape(n, channels, h, w)
 
 
@@ -229,9 +231,7 @@ def render_layered(
     out = torch.empty_like(image)
     for window in tile_windows(h, w, tile_px=tile_px, halo_px=halo, align=align):
         rows, cols = slice(window.read_top, window.read_bottom), slice(window.read_left, window.read_right)
-        rendered = _render_window(
-            image[..., rows, cols], index[..., rows, cols], plans, aperture, settings.fill_hidden
-        )
+        rendered = _render_window(image[..., rows, cols], index[..., rows, cols], plans, aperture, settings.fill_hidden)
         core_rows, core_cols = window.core_in_read
         out[..., window.core_top : window.core_bottom, window.core_left : window.core_right] = rendered[
             ..., core_rows, core_cols
@@ -242,76 +242,235 @@ def render_layered(
 def _render_window(
     image: torch.Tensor, index: torch.Tensor, plans: list[PlanePlan], aperture: ApertureShape, fill: bool
 ) -> torch.Tensor:
-    """Render one window: planes front to back, each blurred at its scale over the box it can reach,
-    composited in linear light."""
+    """Render one window: planes front to back in linear light.
+
+    Full-resolution planes are cut out of the window over the box they can reach.  Planes blurred at a
+    reduced resolution f get their pooled colour, coverage and unhidden fraction from one scatter over all
+    pixels per f (not one pass per plane), and consecutive planes of the same f are composited at that
+    resolution and brought to full resolution once per run.
+    """
     h, w = image.shape[-2:]
-    max_scale = max(plan.scale for plan in plans)
-    pad_h, pad_w = (-h) % max_scale, (-w) % max_scale
-    if pad_h or pad_w:
-        image = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
-        index = F.pad(index, (0, pad_w, 0, pad_h), mode="replicate")
+    # Extend the edges by the widest blur first, so coarse grids see the edge pixels, not cell averages.
+    grid = max(max(plan.scale for plan in plans), _FILL_SCALE, _BLOCK)
+    margin = round_up(math.ceil(max(max(abs(p.radius_px), abs(p.next_radius_px)) for p in plans)) + 2, grid)
+    pad_h, pad_w = (-h) % grid, (-w) % grid
+    image = F.pad(image, (margin, margin + pad_w, margin, margin + pad_h), mode="replicate")
+    index = F.pad(index, (margin, margin + pad_w, margin, margin + pad_h), mode="replicate")
+    plane = torch.floor(index.detach()).clamp(max=len(plans) - 1).long()
+    scales = {p.scale for p in plans} | {_FILL_SCALE}
+    pooled = {f: _pool_planes(image, plane, len(plans), f) for f in scales if f > 1}
+    blocks = _BlockRanges.of(plane.float())
+    gather_pad = max([_block_halo(p) for p in plans if p.scale == 1], default=0)
+    padded_image = F.pad(image, [gather_pad] * 4, mode="replicate")
+    padded_index = F.pad(index, [gather_pad] * 4, mode="replicate")
+    present = torch.bincount(plane.flatten(), minlength=len(plans)).tolist()
+
     colour = torch.zeros_like(image)
     transmittance = torch.ones_like(index)
-    plane = torch.floor(index.detach()).clamp(max=len(plans) - 1)
-    row_range = (plane.amin(dim=(0, 1, 3)), plane.amax(dim=(0, 1, 3)))
-    col_range = (plane.amin(dim=(0, 1, 2)), plane.amax(dim=(0, 1, 2)))
+    run: _Run | None = None
     for i, plan in enumerate(plans):
-        rows = _reach_of_plane(row_range, i, plan)
-        cols = _reach_of_plane(col_range, i, plan)
-        if rows is None or cols is None:
+        if run is not None and run.scale != plan.scale:
+            colour, transmittance = run.composite_onto(colour, transmittance)
+            run = None
+        if not present[i]:
             continue  # no pixel on this plane: nothing visible, nothing to fill
-        layer = _blurred_plane(image[..., rows, cols], index[..., rows, cols], i, plan, aperture, fill and i > 0)
-        # Two kernels sharing a plane can stack coverage a little over 1: scale such pixels back, colour too.
-        layer = layer / layer[:, 3:4].clamp_min(1.0)
-        behind = transmittance[..., rows, cols].clone()  # the product below saves it for backward
-        colour[..., rows, cols] += behind * layer[:, :3]
-        transmittance[..., rows, cols] = behind * (1.0 - layer[:, 3:4])
+        if plan.scale > 1:
+            content, unhidden = pooled[plan.scale].plane(i)
+            if fill and i > 0:
+                content = content + _hidden_part(content, unhidden, plan.fill_levels)
+            radius = reduced_kernel_radius(plan.single_kernel_radius_px, plan.scale)
+            run = run or _Run.empty(plan.scale, content)
+            run.add(_normalised(blur_layer(content, radius, aperture)))
+            continue
+        where = blocks.active(i, plan, nearer_max_px=max(abs(p.radius_px) for p in plans[: i + 1]))
+        hidden = where.gather_upsampled(_hidden_guess(pooled[_FILL_SCALE], i, plan)) if fill and i > 0 else None
+        layer = _normalised(
+            _blurred_full_plane(padded_image, padded_index, gather_pad, hidden, where, i, plan, aperture)
+        )
+        behind = where.gather(transmittance)  # a copy: the in-place update below keeps it intact
+        where.scatter_(colour, where.gather(colour) + behind * layer[:, :3])
+        where.scatter_(transmittance, behind * (1.0 - layer[:, 3:4]))
+    if run is not None:
+        colour, transmittance = run.composite_onto(colour, transmittance)
     colour = colour / (1.0 - transmittance).clamp_min(1e-6)
-    return colour[..., :h, :w]
+    return colour[..., margin : margin + h, margin : margin + w]
 
 
-def _reach_of_plane(ranges: tuple[torch.Tensor, torch.Tensor], i: int, plan: PlanePlan) -> slice | None:
-    """Rows (or columns) plane i can touch: those holding any of its pixels (judged from each line's range of
-    planes, a superset), widened by the plane's reach and aligned to its pyramid grid; None if there are none."""
-    lowest, highest = ranges
-    hit = torch.nonzero((lowest <= i) & (highest >= i)).flatten()
-    if hit.numel() == 0:
-        return None
-    align = plan.scale * 2**plan.fill_levels
-    start = max(0, (int(hit[0]) - plan.reach_px) // align * align)
-    stop = min(lowest.numel(), round_up(int(hit[-1]) + 1 + plan.reach_px, align))
-    return slice(start, stop)
+def _normalised(layer: torch.Tensor) -> torch.Tensor:
+    """Kernels sharing a plane can stack coverage a little over 1: scale such pixels back, colour too."""
+    return layer / layer[:, 3:4].clamp_min(1.0)
 
 
-def _blurred_plane(
-    image: torch.Tensor, index: torch.Tensor, i: int, plan: PlanePlan, aperture: ApertureShape, fill: bool
+@dataclass
+class _Run:
+    """Consecutive planes of one reduced resolution, composited front to back at that resolution."""
+
+    scale: int
+    colour: torch.Tensor  # [N,3,h,w] premultiplied
+    transmittance: torch.Tensor  # [N,1,h,w]
+
+    @classmethod
+    def empty(cls, scale: int, like: torch.Tensor) -> _Run:
+        n, _, h, w = like.shape
+        return cls(scale, like.new_zeros(n, 3, h, w), like.new_ones(n, 1, h, w))
+
+    def add(self, layer: torch.Tensor) -> None:
+        self.colour = self.colour + self.transmittance * layer[:, :3]
+        self.transmittance = self.transmittance * (1.0 - layer[:, 3:4])
+
+    def composite_onto(self, colour: torch.Tensor, transmittance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The run, brought to full resolution, composited over what lies behind the nearer planes."""
+        up = F.interpolate(
+            torch.cat((self.colour, self.transmittance), dim=1),
+            scale_factor=self.scale,
+            mode="bilinear",
+            align_corners=False,
+        )
+        return colour + transmittance * up[:, :3], transmittance * up[:, 3:4]
+
+
+@dataclass(frozen=True)
+class _PooledPlanes:
+    """Every plane's pixels pooled onto the grid of one reduced resolution."""
+
+    content: torch.Tensor  # [N,P,4,h,w] premultiplied colour and coverage of each plane's own pixels
+    nearer_coverage: torch.Tensor  # [N,P,1,h,w] fraction of each cell taken by planes nearer than p
+
+    def plane(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(content [N,4,h,w], unhidden fraction [N,1,h,w]) of plane i."""
+        return self.content[:, i], 1.0 - self.nearer_coverage[:, i]
+
+
+def _pool_planes(image: torch.Tensor, plane: torch.Tensor, count: int, scale: int) -> _PooledPlanes:
+    """Area-pool [image, 1] of every plane at 1/scale resolution with one scatter over all pixels."""
+    n, _, h, w = image.shape
+    hc, wc = h // scale, w // scale
+    cell_rows = torch.arange(h, device=image.device) // scale
+    cell_cols = torch.arange(w, device=image.device) // scale
+    cell = (cell_rows[:, None] * wc + cell_cols[None, :]).view(1, 1, h, w)
+    batch = torch.arange(n, device=image.device).view(n, 1, 1, 1)
+    key = ((batch * count + plane) * (hc * wc) + cell).flatten()
+    values = torch.cat((image, torch.ones_like(image[:, :1])), dim=1).permute(0, 2, 3, 1).reshape(-1, 4)
+    size = n * count * hc * wc
+    if values.requires_grad:
+        sums = values.new_zeros(size, 4).index_add(0, key, values)
+    else:  # bincount is several times faster than index_add on the CPU, but has no gradient
+        sums = torch.stack([torch.bincount(key, weights=values[:, c], minlength=size) for c in range(4)], dim=1)
+        sums = sums.to(values.dtype)
+    content = sums.view(n, count, hc, wc, 4).permute(0, 1, 4, 2, 3) / scale**2
+    coverage = content[:, :, 3:4].detach()
+    nearer = torch.cumsum(coverage, dim=1) - coverage
+    return _PooledPlanes(content, nearer.clamp(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class _BlockRanges:
+    """The nearest and farthest plane in every _BLOCK x _BLOCK block of a window."""
+
+    lowest: torch.Tensor  # [N,1,nby,nbx]
+    highest: torch.Tensor  # [N,1,nby,nbx]
+
+    @classmethod
+    def of(cls, plane: torch.Tensor) -> _BlockRanges:
+        return cls(-F.max_pool2d(-plane, _BLOCK), F.max_pool2d(plane, _BLOCK))
+
+    def active(self, i: int, plan: PlanePlan, *, nearer_max_px: float) -> _Blocks:
+        """Blocks plane i can touch: those holding its pixels, widened far enough for its blur and for the
+        hidden part that the nearer planes' blur can reveal."""
+        present = ((self.lowest <= i) & (self.highest >= i)).float()
+        grow = math.ceil((nearer_max_px + abs(plan.radius_px) + 2) / _BLOCK)
+        if grow:
+            present = F.max_pool2d(present, 2 * grow + 1, stride=1, padding=grow)
+        where = torch.nonzero(present[:, 0] > 0)
+        return _Blocks(where[:, 0], where[:, 1], where[:, 2], _block_halo(plan))
+
+
+def _block_halo(plan: PlanePlan) -> int:
+    """Pixels around a block that the plane's kernels reach, rounded to whole coarse fill cells."""
+    return round_up(max(kernel_radius_px(plan.radius_px), kernel_radius_px(plan.next_radius_px)), _FILL_SCALE)
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """A set of _BLOCK x _BLOCK blocks of a window: gathered with a halo into a batch, scattered back."""
+
+    batch: torch.Tensor  # [K] image of the batch each block is in
+    rows: torch.Tensor  # [K] block row
+    cols: torch.Tensor  # [K] block column
+    halo: int
+
+    def gather(self, x: torch.Tensor, *, halo: int = 0, padded_by: int = 0) -> torch.Tensor:
+        """[K,C,B+2*halo,B+2*halo] copies of the blocks of [N,C,H,W] with `halo` pixels around them; `x` may
+        come already padded by `padded_by` >= halo pixels on every side (else edges are extended here)."""
+        if padded_by:
+            trim = padded_by - halo
+            x = x[..., trim : x.shape[-2] - trim, trim : x.shape[-1] - trim]
+        elif halo:
+            x = F.pad(x, (halo, halo, halo, halo), mode="replicate")
+        size = _BLOCK + 2 * halo
+        tiles = x.unfold(2, size, _BLOCK).unfold(3, size, _BLOCK)  # [N,C,nby,nbx,size,size], a view
+        return tiles[self.batch, :, self.rows, self.cols]
+
+    def gather_upsampled(self, coarse: torch.Tensor) -> torch.Tensor:
+        """Blocks, with the halo, of the bilinear x_FILL_SCALE upsampling of [N,C,H/s,W/s] (align_corners=False),
+        computed from the coarse cells around each block only."""
+        s = _FILL_SCALE
+        margin = self.halo // s + 1  # coarse cells beyond the block's halo that bilinear weights reach
+        cells = _BLOCK // s + 2 * margin
+        padded = F.pad(coarse, (margin, margin, margin, margin), mode="replicate")
+        tiles = padded.unfold(2, cells, _BLOCK // s).unfold(3, cells, _BLOCK // s)
+        up = F.interpolate(
+            tiles[self.batch, :, self.rows, self.cols], scale_factor=s, mode="bilinear", align_corners=False
+        )
+        start = margin * s - self.halo
+        return up[..., start : start + _BLOCK + 2 * self.halo, start : start + _BLOCK + 2 * self.halo]
+
+    def scatter_(self, x: torch.Tensor, blocks: torch.Tensor) -> None:
+        """Replace the blocks of [N,C,H,W] by [K,C,B,B], in place."""
+        n, c, h, w = x.shape
+        view = x.view(n, c, h // _BLOCK, _BLOCK, w // _BLOCK, _BLOCK).permute(0, 1, 2, 4, 3, 5)
+        view[self.batch, :, self.rows, self.cols] = blocks
+
+
+def _blurred_full_plane(
+    image: torch.Tensor,
+    index: torch.Tensor,
+    padded_by: int,
+    hidden: torch.Tensor | None,
+    where: _Blocks,
+    i: int,
+    plan: PlanePlan,
+    aperture: ApertureShape,
 ) -> torch.Tensor:
-    """Premultiplied RGBA [N,4,H,W] of plane i, hidden part filled, blurred (and back at full resolution).
+    """Premultiplied RGBA [K,4,B,B] of full-resolution plane i over its active blocks, hidden part filled.
+
+    `image` [N,3,H,W] and `index` [N,1,H,W] come padded by `padded_by` pixels on every side.
 
     Plane i holds the pixels whose fractional index lies in [i, i+1), radii between its own and the next
-    farther plane's.  At full resolution each pixel is shared between the two planes' kernels linearly in
-    the index, so the blur follows depth exactly at the planes and smoothly between them.  Planes blurred at
-    reduced resolution use one kernel: there neighbouring radii differ by a few percent.  Where nearer planes
-    hide this one, it is continued by pull-push from its visible surroundings.
+    farther plane's.  Each pixel is shared between the two planes' kernels linearly in the index, so the
+    blur follows depth exactly at the planes and smoothly between them.  Where nearer planes hide this one,
+    it is continued by `hidden`, the pull-push guess from its visible surroundings.
     """
-    offset = index - i
+    halo = where.halo
+    offset = where.gather(index, halo=halo, padded_by=padded_by) - i
     inside = ((offset >= 0) & ((offset < 1) | (plan.next_radius_px == plan.radius_px))).to(image.dtype)
-    unhidden = (offset >= 0).to(image.dtype)
-    content = torch.cat((inside * image, inside), dim=1)
-    if plan.scale == 1:
-        toward_next = offset.clamp(0.0, 1.0) * inside
-        shared = toward_next * content
-        parts = torch.cat((content - shared, shared), dim=1)
-        if fill:
-            parts[:, :4] += _hidden_part(content, unhidden, plan.fill_levels)
-        blurred = blur_layer_mixed(parts, [plan.radius_px, plan.next_radius_px], aperture)
-        return blurred[:, :4] + blurred[:, 4:]
-    stack = F.avg_pool2d(torch.cat((content, unhidden), dim=1), plan.scale)
-    content, unhidden = stack[:, :4], stack[:, 4:5]
-    if fill:
-        content = content + _hidden_part(content, unhidden, plan.fill_levels)
-    blurred = blur_layer(content, reduced_kernel_radius(plan.single_kernel_radius_px, plan.scale), aperture)
-    return F.interpolate(blurred, scale_factor=plan.scale, mode="bilinear", align_corners=False)
+    content = torch.cat((inside * where.gather(image, halo=halo, padded_by=padded_by), inside), dim=1)
+    shared = offset.clamp(0.0, 1.0) * content
+    parts = torch.cat((content - shared, shared), dim=1)
+    if hidden is not None:
+        parts[:, :4] += (offset < 0).to(image.dtype) * hidden
+    blurred = blur_layer_mixed(parts, [plan.radius_px, plan.next_radius_px], aperture, valid_only=True)
+    start = (blurred.shape[-1] - _BLOCK) // 2  # the conv kept only pixels whose whole kernel was inside
+    core = slice(start, start + _BLOCK)
+    return blurred[:, :4, core, core] + blurred[:, 4:, core, core]
+
+
+def _hidden_guess(pooled: _PooledPlanes, i: int, plan: PlanePlan) -> torch.Tensor:
+    """Straight-colour pull-push guess [N,4,H/s,W/s] of plane i under nearer planes, on the coarse grid of
+    `pooled` (the caller brings it to full resolution and masks it to the hidden pixels)."""
+    content, unhidden = pooled.plane(i)
+    levels = max(1, plan.fill_levels - int(math.log2(_FILL_SCALE)))
+    return push_pull_fill(content / unhidden.clamp_min(1e-6), unhidden, levels=levels)
 
 
 def _hidden_part(content: torch.Tensor, unhidden: torch.Tensor, levels: int) -> torch.Tensor:
