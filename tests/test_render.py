@@ -141,6 +141,7 @@ def test_plane_radii_cover_the_range_with_bounded_gaps() -> None:
     assert radii[0] == pytest.approx(7.0) and radii[-1] == pytest.approx(-20.0) and 0.0 in radii
     gaps = [a - b for a, b in itertools.pairwise(radii)]
     assert all(0 < gap <= max(1.0, 0.1 * abs(b)) + 1e-9 for gap, b in zip(gaps, radii[1:], strict=False))
+    assert all(gap <= 0.5 + 1e-9 for gap, b in zip(gaps, radii[1:], strict=False) if abs(b) <= 2)
 
 
 def test_blur_layer_is_a_convolution_not_a_correlation() -> None:

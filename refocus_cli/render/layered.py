@@ -34,8 +34,10 @@ class LayeredSettings:
     """Quality and speed knobs of the layered renderer.
 
     Attributes:
-        plane_step_px: largest CoC-radius gap between neighbouring planes, pixels (near focus).
-        plane_step_ratio: relative gap allowed at large radii (the gap is max(step, ratio * |r|)).
+        plane_step_px: CoC-radius gap between neighbouring planes near focus, pixels.
+        plane_step_ratio: relative gap allowed at large radii.  The gap at radius r is
+            max(step, min(r / 4, 2 * step), ratio * r): fine where a pixel of radius matters most, then
+            growing, then a fixed fraction of the radius.
         reduced_radius_px: a plane of radius r is blurred at 1/f resolution, f the largest power of two
             with r / f >= this (1 = always full resolution when larger than any radius).
         fill_hidden: fill what nearer planes hide with pull-push colour (hidden-surface filling).
@@ -49,6 +51,12 @@ class LayeredSettings:
     max_scale: int = 16
 
 
+def plane_gap(radius_px: float, settings: LayeredSettings) -> float:
+    """CoC-radius gap from a plane at this radius to the next one out (see LayeredSettings)."""
+    step = settings.plane_step_px
+    return max(step, min(radius_px / 4, 2 * step), settings.plane_step_ratio * radius_px)
+
+
 def plane_radii(coc_min_px: float, coc_max_px: float, settings: LayeredSettings) -> list[float]:
     """Signed radii of the planes covering [coc_min, coc_max], nearest (largest) first, 0 included.
 
@@ -59,7 +67,7 @@ def plane_radii(coc_min_px: float, coc_max_px: float, settings: LayeredSettings)
     def side(limit: float) -> list[float]:
         radii = [0.0]
         while radii[-1] < limit - 1e-6:
-            radii.append(radii[-1] + max(settings.plane_step_px, settings.plane_step_ratio * radii[-1]))
+            radii.append(radii[-1] + plane_gap(radii[-1], settings))
         radii[-1] = limit if len(radii) > 1 else radii[-1]
         return radii
 
@@ -257,8 +265,7 @@ def _render_window(
     image = F.pad(image, (margin, margin + pad_w, margin, margin + pad_h), mode="replicate")
     index = F.pad(index, (margin, margin + pad_w, margin, margin + pad_h), mode="replicate")
     plane = torch.floor(index.detach()).clamp(max=len(plans) - 1).long()
-    scales = {p.scale for p in plans} | {_FILL_SCALE}
-    pooled = {f: _pool_planes(image, plane, len(plans), f) for f in scales if f > 1}
+    pooled = {f: _pool_planes(image, plane, _pooled_members(plans, f), f) for f in _pooled_scales(plans)}
     blocks = _BlockRanges.of(plane.float())
     gather_pad = max([_block_halo(p) for p in plans if p.scale == 1], default=0)
     padded_image = F.pad(image, [gather_pad] * 4, mode="replicate")
@@ -296,6 +303,17 @@ def _render_window(
     return colour[..., margin : margin + h, margin : margin + w]
 
 
+def _pooled_scales(plans: list[PlanePlan]) -> set[int]:
+    """Reduced resolutions that need pooled planes: those planes are blurred at, and the fill grid."""
+    return {p.scale for p in plans if p.scale > 1} | {_FILL_SCALE}
+
+
+def _pooled_members(plans: list[PlanePlan], scale: int) -> list[int]:
+    """Planes pooled at a scale: those blurred there, and on the fill grid also the full-resolution ones."""
+    wanted = {scale, 1} if scale == _FILL_SCALE else {scale}
+    return [i for i, plan in enumerate(plans) if plan.scale in wanted]
+
+
 def _normalised(layer: torch.Tensor) -> torch.Tensor:
     """Kernels sharing a plane can stack coverage a little over 1: scale such pixels back, colour too."""
     return layer / layer[:, 3:4].clamp_min(1.0)
@@ -331,36 +349,48 @@ class _Run:
 
 @dataclass(frozen=True)
 class _PooledPlanes:
-    """Every plane's pixels pooled onto the grid of one reduced resolution."""
+    """Some planes' pixels pooled onto the grid of one reduced resolution."""
 
-    content: torch.Tensor  # [N,P,4,h,w] premultiplied colour and coverage of each plane's own pixels
-    nearer_coverage: torch.Tensor  # [N,P,1,h,w] fraction of each cell taken by planes nearer than p
+    members: list[int]  # the planes pooled here, ascending
+    content: torch.Tensor  # [N,len(members),4,h,w] premultiplied colour and coverage of each plane's pixels
+    nearer_coverage: torch.Tensor  # [N,len(members),1,h,w] fraction of each cell taken by nearer planes
 
     def plane(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(content [N,4,h,w], unhidden fraction [N,1,h,w]) of plane i."""
-        return self.content[:, i], 1.0 - self.nearer_coverage[:, i]
+        slot = self.members.index(i)
+        return self.content[:, slot], 1.0 - self.nearer_coverage[:, slot]
 
 
-def _pool_planes(image: torch.Tensor, plane: torch.Tensor, count: int, scale: int) -> _PooledPlanes:
-    """Area-pool [image, 1] of every plane at 1/scale resolution with one scatter over all pixels."""
+def _pool_planes(image: torch.Tensor, plane: torch.Tensor, members: list[int], scale: int) -> _PooledPlanes:
+    """Area-pool [image, 1] of the member planes at 1/scale resolution, and the coverage of the planes
+    nearer than each, with a few scatters over all pixels (not one pass per plane)."""
     n, _, h, w = image.shape
-    hc, wc = h // scale, w // scale
+    cells = (h // scale) * (w // scale)
     cell_rows = torch.arange(h, device=image.device) // scale
     cell_cols = torch.arange(w, device=image.device) // scale
-    cell = (cell_rows[:, None] * wc + cell_cols[None, :]).view(1, 1, h, w)
+    cell = (cell_rows[:, None] * (w // scale) + cell_cols[None, :]).view(1, 1, h, w)
     batch = torch.arange(n, device=image.device).view(n, 1, 1, 1)
-    key = ((batch * count + plane) * (hc * wc) + cell).flatten()
-    values = torch.cat((image, torch.ones_like(image[:, :1])), dim=1).permute(0, 2, 3, 1).reshape(-1, 4)
-    size = n * count * hc * wc
-    if values.requires_grad:
-        sums = values.new_zeros(size, 4).index_add(0, key, values)
+    sorted_members = torch.tensor(members, device=image.device)
+    # Slot of each pixel's plane among the members, or len(members) (a dump slot) for other planes.
+    slot = torch.searchsorted(sorted_members, plane)
+    is_member = sorted_members[slot.clamp(max=len(members) - 1)] == plane
+    slot = torch.where(is_member, slot, torch.full_like(slot, len(members)))
+    slots = len(members) + 1
+    key = ((batch * slots + slot) * cells + cell).flatten()
+    size = n * slots * cells
+    if image.requires_grad:
+        values = torch.cat((image, torch.ones_like(image[:, :1])), dim=1).permute(0, 2, 3, 1).reshape(-1, 4)
+        sums = values.new_zeros(size, 4).index_add(0, key, values).view(n, slots, cells, 4).permute(0, 1, 3, 2)
     else:  # bincount is several times faster than index_add on the CPU, but has no gradient
-        sums = torch.stack([torch.bincount(key, weights=values[:, c], minlength=size) for c in range(4)], dim=1)
-        sums = sums.to(values.dtype)
-    content = sums.view(n, count, hc, wc, 4).permute(0, 1, 4, 2, 3) / scale**2
-    coverage = content[:, :, 3:4].detach()
-    nearer = torch.cumsum(coverage, dim=1) - coverage
-    return _PooledPlanes(content, nearer.clamp(0.0, 1.0))
+        channels = [torch.bincount(key, weights=image[:, c].flatten(), minlength=size) for c in range(3)]
+        channels.append(torch.bincount(key, minlength=size).to(image.dtype))
+        sums = torch.stack(channels, dim=1).view(n, slots, cells, 4).permute(0, 1, 3, 2).to(image.dtype)
+    content = sums[:, :-1].reshape(n, len(members), 4, h // scale, w // scale) / scale**2
+    # Coverage nearer than member k: the pixels whose plane is below it, i.e. at most k members at or below.
+    bucket = torch.searchsorted(sorted_members, plane, right=True)
+    counts = torch.bincount(((batch * slots + bucket) * cells + cell).flatten(), minlength=size)
+    nearer = counts.view(n, slots, cells).cumsum(dim=1)[:, :-1].to(image.dtype) / scale**2
+    return _PooledPlanes(members, content, nearer.view(n, len(members), 1, h // scale, w // scale).clamp(0, 1))
 
 
 @dataclass(frozen=True)
