@@ -1,0 +1,58 @@
+"""Atomic output: write to a temporary file beside the target, then rename it into place.
+
+A reader of the target sees either the old file or the complete new one, never a half-written file, and a
+failed write leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from refocus_cli.errors import OutputError, RefocusError
+
+
+@contextmanager
+def atomic_output(path: Path, *, overwrite: bool) -> Iterator[Path]:
+    """Yield a temporary path in `path`'s folder; on success rename it onto `path` with `os.replace`.
+
+    The temporary name is `.{stem}.tmp-{random}{suffix}`: hidden, and with the real suffix so that writers
+    which pick the format from the name (Pillow) still do. The body must create the file at the yielded path.
+    On any exception the temporary file is removed and the exception propagates; an `OSError` from the body
+    or the rename becomes an `OutputError` naming `path`.
+
+    Raises:
+        OutputError: `path` exists and `overwrite` is false; `path` is a folder; its folder does not exist;
+            the file cannot be written.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with atomic_output(Path(folder) / "out.txt", overwrite=False) as tmp:
+    ...         _ = tmp.write_text("done")
+    ...     sorted(p.name for p in Path(folder).iterdir())
+    ['out.txt']
+    """
+    _check_target(path, overwrite=overwrite)
+    tmp = path.with_name(f".{path.stem}.tmp-{secrets.token_hex(4)}{path.suffix}")
+    try:
+        yield tmp
+        _check_target(path, overwrite=overwrite)  # it may have appeared while we wrote
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, RefocusError):
+            raise OutputError(path, f"cannot write ({exc.strerror or exc})") from exc
+        raise
+
+
+def _check_target(path: Path, *, overwrite: bool) -> None:
+    """Raise `OutputError` unless `path` may be (over)written."""
+    if not path.parent.is_dir():
+        raise OutputError(path, "folder does not exist")
+    if path.is_dir():
+        raise OutputError(path, "is a folder")
+    if path.exists() and not overwrite:
+        raise OutputError(path, "exists; pass --overwrite to replace it")
