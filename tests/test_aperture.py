@@ -32,8 +32,16 @@ def test_polygon_kernel_area(blades: int) -> None:
     assert _area_px(kernel) == pytest.approx(expected, rel=0.04)
 
 
-def test_identity_below_half_a_pixel() -> None:
-    assert aperture_kernel(0.3).tolist() == [[1.0]]
+def test_kernel_is_identity_at_zero_and_changes_continuously_with_radius() -> None:
+    assert aperture_kernel(0.0).tolist() == [[1.0]]
+    small = aperture_kernel(0.3)
+    assert small.shape == (3, 3) and float(small[1, 1]) > 0.6
+    for radius in (0.3, 0.99, 2.5, 7.2):
+        a, b = aperture_kernel(radius), aperture_kernel(radius + 0.02)
+        size = max(a.shape[0], b.shape[0])
+        pad_a = torch.nn.functional.pad(a, [(size - a.shape[0]) // 2] * 4)
+        pad_b = torch.nn.functional.pad(b, [(size - b.shape[0]) // 2] * 4)
+        assert float((pad_a - pad_b).abs().sum()) < 0.05
 
 
 def test_negative_radius_turns_the_shape_half_a_turn() -> None:

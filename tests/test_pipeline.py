@@ -39,7 +39,8 @@ def test_focus_point_keeps_its_side_sharp_and_blurs_the_other(two_plane_photo: t
     )
     assert result.focus_disparity == pytest.approx(1.0)
     assert result.max_coc_radius_px == pytest.approx(8.0)
-    before, after = np.asarray(Image.open(photo)), np.asarray(Image.open(out))
+    with Image.open(photo) as first, Image.open(out) as second:
+        before, after = np.asarray(first), np.asarray(second)
     assert after.shape == before.shape and after.dtype == np.uint8
     assert _sharpness(after[:, 4:36]) == pytest.approx(_sharpness(before[:, 4:36]), rel=0.02)
     assert _sharpness(after[:, 60:92]) < 0.3 * _sharpness(before[:, 60:92])

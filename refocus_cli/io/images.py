@@ -140,6 +140,8 @@ def _open_or_raise(path: Path) -> Image.Image:
     except UnidentifiedImageError as exc:
         raise InputError(path, "not an image (or a format we cannot read)") from exc
     except OSError as exc:
+        if exc.errno is None:  # Pillow's own parse errors ("Truncated File Read", broken headers)
+            raise InputError(path, f"corrupt or truncated image ({exc})") from exc
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from exc
 
 

@@ -175,7 +175,7 @@ class PlanePlan:
     def reach_px(self) -> int:
         """Full-resolution distance over which input can affect an output pixel through this plane."""
         widest = max(abs(self.radius_px), abs(self.next_radius_px))
-        return math.ceil(widest) + 2 + 2 * self.scale * 2**self.fill_levels
+        return math.ceil(widest) + 2 + (3 * self.scale * 2**self.fill_levels) // 2
 
     @property
     def single_kernel_radius_px(self) -> float:
@@ -184,16 +184,16 @@ class PlanePlan:
 
 
 def plan_planes(coc_min_px: float, coc_max_px: float, settings: LayeredSettings) -> list[PlanePlan]:
-    """Planes nearest first.  A plane's hidden part is seen at most (the largest nearer radius + its own
-    radius) from a nearer plane's edge, so its pull-push pyramid needs only enough levels to reach that far."""
+    """Planes nearest first.  A plane's hidden part is seen at most the largest nearer radius inside a nearer
+    plane's edge, so its pull-push pyramid needs only enough levels to reach that far."""
     radii = plane_radii(coc_min_px, coc_max_px, settings)
     plans = []
     nearer_max = 0.0
     for i, radius in enumerate(radii):
         following = radii[i + 1] if i + 1 < len(radii) else radius
         scale = reduction_for(0.5 * (radius + following), settings)
-        reach = (nearer_max + abs(radius)) / scale + 1.0
-        levels = max(1, math.ceil(math.log2(reach)) + 1)
+        reach = nearer_max / scale + 1.0  # how far into the hidden part the fill must be good, coarse px
+        levels = max(1, math.ceil(math.log2(reach)))
         plans.append(PlanePlan(radius, following, scale, levels))
         nearer_max = max(nearer_max, abs(radius))
     return plans

@@ -1,0 +1,57 @@
+"""The `refocus` command: registers the subcommands and turns a RefocusError into one line and an exit code.
+
+Heavy libraries (torch, av, diffusers) are imported inside the commands, never here: `refocus --help` and
+shell completion (which runs the program on every TAB) stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from refocus_cli import __version__
+from refocus_cli.commands.image import image_command
+from refocus_cli.errors import RefocusError
+
+app = typer.Typer(
+    name="refocus",
+    help="Refocus photos after capture: any focus point, any amount of lens blur, real optics.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("image", no_args_is_help=True)(image_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"refocus {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Refocus photos after capture: any focus point, any amount of lens blur, real optics."""
+
+
+def main() -> None:
+    """Console entry point: user errors become `refocus: error: <message>` and exit code 1."""
+    try:
+        app()
+    except RefocusError as error:
+        if os.environ.get("REFOCUS_DEBUG"):
+            raise
+        print(f"refocus: error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+
+
+if __name__ == "__main__":
+    main()

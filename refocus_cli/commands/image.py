@@ -1,0 +1,357 @@
+"""`refocus image`: refocus photos with a depth map, one or many, on any focus point with any blur."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from refocus_cli.commands.inputs import check_outputs, depth_for, expand_inputs, output_path_for
+from refocus_cli.config import PRESET_KEYS, Config, load_config
+from refocus_cli.errors import OutputError, RefocusError, SettingsError
+
+if TYPE_CHECKING:
+    from refocus_cli.aperture import ApertureShape
+    from refocus_cli.pipeline import FocusSpec, ImageRequest
+
+DEPTH, FOCUS, BLUR, APERTURE, OUTPUT, RUNTIME = "Depth", "Focus", "Blur", "Aperture", "Output", "Runtime"
+
+
+class DepthKind(str, Enum):
+    auto = "auto"
+    depth = "depth"
+    disparity = "disparity"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class OutputFormat(str, Enum):
+    jpg = "jpg"
+    png = "png"
+    tif = "tif"
+    webp = "webp"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An input that could not be refocused, and why (one line)."""
+
+    source: Path
+    message: str
+
+
+def parse_focus(text: str | None) -> FocusSpec:
+    """`X,Y` (a point) or `X,Y,W,H` (a box), in pixels of the photo as displayed."""
+    from refocus_cli.pipeline import FocusSpec
+
+    if text is None:
+        return FocusSpec()
+    try:
+        numbers = [float(part) for part in text.split(",")]
+    except ValueError:
+        numbers = []
+    if len(numbers) == 2:
+        return FocusSpec(point_xy=(numbers[0], numbers[1]))
+    if len(numbers) == 4:
+        return FocusSpec(box_xywh=(numbers[0], numbers[1], numbers[2], numbers[3]))
+    raise typer.BadParameter(f"expected X,Y or X,Y,W,H in pixels, got {text!r}", param_hint="--focus")
+
+
+def aperture_from(name: str | None, blades: int | None, rotation: float, aspect: float) -> ApertureShape:
+    """disc, polygon (also implied by --blades) or the path of a kernel image."""
+    from refocus_cli.aperture import ApertureShape
+
+    if name is None:
+        name = "polygon" if blades is not None else "disc"
+    if name == "disc":
+        return ApertureShape("disc", rotation_deg=rotation, aspect=aspect)
+    if name == "polygon":
+        return ApertureShape("polygon", blades=blades or 6, rotation_deg=rotation, aspect=aspect)
+    from refocus_cli.io.images import read_image
+
+    kernel = read_image(Path(name)).linear[0].mean(dim=0)
+    return ApertureShape("custom", rotation_deg=rotation, aspect=aspect, custom=kernel)
+
+
+def physical_camera(options: dict[str, float | None], preset: dict[str, float]) -> Any:
+    """PartialCamera from a preset with the explicit physical options on top."""
+    from refocus_cli.lens import PartialCamera
+
+    values = {PRESET_KEYS[key]: value for key, value in preset.items()}
+    values.update({PRESET_KEYS[key]: value for key, value in options.items() if value is not None})
+    return PartialCamera(**values)
+
+
+def _default(value: Any, config: Config, key: str, builtin: Any) -> Any:
+    """The option if given, else the config's [image] value, else the built-in default."""
+    if value is not None:
+        return value
+    return config.image.get(key, builtin)
+
+
+def image_command(
+    inputs: Annotated[list[str], typer.Argument(help="Photos: files, globs or folders.", show_default=False)],
+    depth: Annotated[
+        Path | None,
+        typer.Option(
+            help="Depth map (8/16-bit PNG, float TIFF, .npy, .pfm); a folder of <stem>.* for batches.",
+            rich_help_panel=DEPTH,
+        ),
+    ] = None,
+    depth_kind: Annotated[
+        DepthKind | None,
+        typer.Option(
+            help="What the depth file holds (default: auto: disparity for integer images and .pfm, "
+            "metres for float TIFF and .npy).",
+            rich_help_panel=DEPTH,
+            show_default=False,
+        ),
+    ] = None,
+    focus: Annotated[
+        str | None,
+        typer.Option(
+            help="Focus on pixel X,Y or on the box X,Y,W,H (origin top-left). (default: centre)",
+            rich_help_panel=FOCUS,
+            show_default=False,
+        ),
+    ] = None,
+    focus_depth: Annotated[
+        float | None, typer.Option(help="Focus on this disparity (0 = farthest, 1 = nearest).", rich_help_panel=FOCUS)
+    ] = None,
+    blur: Annotated[
+        float | None,
+        typer.Option(
+            help="CoC radius in pixels per unit disparity difference: r = K * |d - d_focus|. (default: 8)",
+            rich_help_panel=BLUR,
+            show_default=False,
+        ),
+    ] = None,
+    fnumber: Annotated[float | None, typer.Option(help="Physical mode: f-number.", rich_help_panel=BLUR)] = None,
+    focal_length: Annotated[
+        float | None, typer.Option(help="Physical mode: focal length, mm.", rich_help_panel=BLUR)
+    ] = None,
+    sensor_width: Annotated[
+        float | None,
+        typer.Option(help="Physical mode: sensor width, mm (default: from EXIF, else 36).", rich_help_panel=BLUR),
+    ] = None,
+    focus_distance: Annotated[
+        float | None,
+        typer.Option(
+            help="Physical mode: focus distance, m (default: depth at --focus, else EXIF).", rich_help_panel=BLUR
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Physical mode: a named lens (portrait-85, phone, ...).", rich_help_panel=BLUR)
+    ] = None,
+    aperture: Annotated[
+        str | None,
+        typer.Option(
+            help="disc, polygon, or a kernel image file. (default: disc)", rich_help_panel=APERTURE, show_default=False
+        ),
+    ] = None,
+    blades: Annotated[
+        int | None,
+        typer.Option(help="Iris blades (implies polygon). (default: 6)", rich_help_panel=APERTURE, show_default=False),
+    ] = None,
+    rotation: Annotated[
+        float | None, typer.Option(help="Aperture rotation, degrees.", rich_help_panel=APERTURE)
+    ] = None,
+    aspect: Annotated[
+        float | None, typer.Option(help="Aperture width/height; < 1 for anamorphic ovals.", rich_help_panel=APERTURE)
+    ] = None,
+    highlights: Annotated[
+        float | None, typer.Option(help="Highlight boost in linear light (0 = off).", rich_help_panel=APERTURE)
+    ] = None,
+    highlight_threshold: Annotated[
+        float | None, typer.Option(help="Linear luminance where the boost starts.", rich_help_panel=APERTURE)
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Output file (one input only).", rich_help_panel=OUTPUT)
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Folder for the outputs (created if missing).", rich_help_panel=OUTPUT)
+    ] = None,
+    suffix: Annotated[
+        str | None,
+        typer.Option(
+            help="Added to the name: <stem><suffix><ext>. (default: _refocus)",
+            rich_help_panel=OUTPUT,
+            show_default=False,
+        ),
+    ] = None,
+    format: Annotated[
+        OutputFormat | None,
+        typer.Option(help="Output format (default: the input's).", rich_help_panel=OUTPUT, show_default=False),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.", rich_help_panel=OUTPUT)] = False,
+    device: Annotated[
+        Device | None,
+        typer.Option(help="auto = CUDA when present. (default: auto)", rich_help_panel=RUNTIME, show_default=False),
+    ] = None,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="One JSON record per photo on stdout.", rich_help_panel=RUNTIME)
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress or messages.", rich_help_panel=RUNTIME)
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML config with defaults and lens presets.", rich_help_panel=RUNTIME)
+    ] = None,
+) -> None:
+    """Refocus photos on a new point with a new amount of lens blur."""
+    settings = load_config(config)
+    focus_spec = parse_focus(focus)
+    if focus_spec.point_xy is not None or focus_spec.box_xywh is not None:
+        if focus_depth is not None:
+            raise typer.BadParameter("give --focus or --focus-depth, not both", param_hint="--focus-depth")
+    elif focus_depth is not None:
+        from refocus_cli.pipeline import FocusSpec
+
+        focus_spec = FocusSpec(disparity=focus_depth)
+    physical_options = {
+        "fnumber": fnumber,
+        "focal_length": focal_length,
+        "sensor_width": sensor_width,
+        "focus_distance": focus_distance,
+    }
+    preset_name = preset or (None if blur is not None else settings.image.get("preset"))
+    physical = preset_name is not None or any(v is not None for v in physical_options.values())
+    if blur is not None and physical:
+        raise typer.BadParameter(
+            "give --blur or the physical options (--fnumber, ..., --preset), not both", param_hint="--blur"
+        )
+    blur_k = None if physical else float(_default(blur, settings, "blur", 8.0))
+    if blur_k is not None and blur_k < 0:
+        raise SettingsError(f"--blur must be zero or positive, got {blur_k:g}")
+    camera = physical_camera(physical_options, settings.preset(preset_name) if preset_name else {})
+
+    sources = expand_inputs(inputs)
+    if output is not None and len(sources) > 1:
+        raise SettingsError(f"-o names one output but {len(sources)} inputs were given; use --out-dir")
+    if out_dir is not None:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise OutputError(out_dir, "is not a folder")
+        out_dir.mkdir(parents=True, exist_ok=True)
+    extension = format.value if format else _default(None, settings, "format", None)
+    outputs = [
+        output_path_for(
+            s,
+            output=output,
+            out_dir=out_dir,
+            suffix=_default(suffix, settings, "suffix", "_refocus"),
+            extension=extension,
+        )
+        for s in sources
+    ]
+    check_outputs(sources, outputs)
+
+    from refocus_cli.highlights import HighlightSettings
+    from refocus_cli.pipeline import ImageRequest, resolve_device
+
+    device_name = (device.value if device else None) or settings.image.get("device", "auto")
+    resolve_device(device_name)  # a missing CUDA is one line before any work
+    shape = aperture_from(
+        _default(aperture, settings, "aperture", None),
+        _default(blades, settings, "blades", None),
+        float(_default(rotation, settings, "rotation", 0.0)),
+        float(_default(aspect, settings, "aspect", 1.0)),
+    )
+    boost = HighlightSettings(
+        boost=float(_default(highlights, settings, "highlights", 0.0)),
+        threshold=float(_default(highlight_threshold, settings, "highlight_threshold", 0.8)),
+    )
+    kind = (depth_kind.value if depth_kind else None) or settings.image.get("depth_kind", "auto")
+    requests = [
+        ImageRequest(
+            input_path=source,
+            output_path=out,
+            depth_path=depth_for(source, depth, len(sources) > 1),
+            depth_kind=kind,
+            focus=focus_spec,
+            blur_k_px=blur_k,
+            camera=camera,
+            aperture=shape,
+            highlights=boost,
+            device=device_name,
+            overwrite=overwrite,
+        )
+        for source, out in zip(sources, outputs, strict=True)
+    ]
+    failures = run_batch(requests, json_lines=json_lines, quiet=quiet)
+    if failures:
+        for failure in failures:
+            typer.echo(f"refocus: error: {failure.message}", err=True)
+        if len(requests) > 1:
+            typer.echo(f"refocus: {len(failures)} of {len(requests)} inputs failed", err=True)
+        raise typer.Exit(1)
+
+
+def run_batch(requests: list[ImageRequest], *, json_lines: bool, quiet: bool) -> list[Failure]:
+    """Refocus each request; a RefocusError fails that item only. Progress on a terminal, records on --json."""
+    from refocus_cli.pipeline import refocus_image_file
+
+    failures: list[Failure] = []
+    show_progress = sys.stderr.isatty() and not quiet and not json_lines
+    with _progress(show_progress, len(requests)) as advance:
+        for request in requests:
+            try:
+                result = refocus_image_file(request)
+            except RefocusError as error:
+                if os.environ.get("REFOCUS_DEBUG"):
+                    raise
+                failures.append(Failure(request.input_path, str(error)))
+                if json_lines:
+                    typer.echo(json.dumps({"input": str(request.input_path), "error": str(error)}))
+            else:
+                if json_lines:
+                    typer.echo(json.dumps(result.to_record()))
+                elif not quiet:
+                    seconds = sum(result.timings_s.values())
+                    blur = f"blur {result.blur_k_px:g}" if result.blur_k_px is not None else "physical blur"
+                    typer.echo(
+                        f"wrote {result.output_path} (focus d={result.focus_disparity:.3f}, {blur}, "
+                        f"max CoC {result.max_coc_radius_px:.1f} px, {seconds:.1f} s)",
+                        err=True,
+                    )
+            advance()
+    return failures
+
+
+class _progress:
+    """A rich progress bar on stderr, or nothing."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total = enabled, total
+        self._bar: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("refocusing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._bar.__enter__()
+        task = self._bar.add_task("refocus", total=self.total)
+        return lambda: self._bar.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
