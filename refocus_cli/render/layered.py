@@ -254,8 +254,8 @@ def _render_window(
 
     Full-resolution planes are cut out of the window over the box they can reach.  Planes blurred at a
     reduced resolution f get their pooled colour, coverage and unhidden fraction from one scatter over all
-    pixels per f (not one pass per plane), and consecutive planes of the same f are composited at that
-    resolution and brought to full resolution once per run.
+    pixels per f (not one pass per plane); consecutive reduced planes are composited on their own grids and
+    brought to full resolution once for each stretch between full-resolution planes.
     """
     h, w = image.shape[-2:]
     # Extend the edges by the widest blur first, so coarse grids see the edge pixels, not cell averages.
@@ -274,11 +274,11 @@ def _render_window(
 
     colour = torch.zeros_like(image)
     transmittance = torch.ones_like(index)
-    run: _Run | None = None
+    runs: list[_Run] = []  # consecutive reduced planes, one run per resolution, not yet at full resolution
     for i, plan in enumerate(plans):
-        if run is not None and run.scale != plan.scale:
-            colour, transmittance = run.composite_onto(colour, transmittance)
-            run = None
+        if runs and plan.scale == 1 and present[i]:
+            colour, transmittance = _Run.composite_onto(runs, colour, transmittance)
+            runs = []
         if not present[i]:
             continue  # no pixel on this plane: nothing visible, nothing to fill
         if plan.scale > 1:
@@ -286,8 +286,9 @@ def _render_window(
             if fill and i > 0:
                 content = content + _hidden_part(content, unhidden, plan.fill_levels)
             radius = reduced_kernel_radius(plan.single_kernel_radius_px, plan.scale)
-            run = run or _Run.empty(plan.scale, content)
-            run.add(_normalised(blur_layer(content, radius, aperture)))
+            if not runs or runs[-1].scale != plan.scale:
+                runs.append(_Run.empty(plan.scale, content))
+            runs[-1].add(_normalised(blur_layer(content, radius, aperture)))
             continue
         where = blocks.active(i, plan, nearer_max_px=max(abs(p.radius_px) for p in plans[: i + 1]))
         hidden = where.gather_upsampled(_hidden_guess(pooled[_FILL_SCALE], i, plan)) if fill and i > 0 else None
@@ -297,8 +298,8 @@ def _render_window(
         behind = where.gather(transmittance)  # a copy: the in-place update below keeps it intact
         where.scatter_(colour, where.gather(colour) + behind * layer[:, :3])
         where.scatter_(transmittance, behind * (1.0 - layer[:, 3:4]))
-    if run is not None:
-        colour, transmittance = run.composite_onto(colour, transmittance)
+    if runs:
+        colour, transmittance = _Run.composite_onto(runs, colour, transmittance)
     colour = colour / (1.0 - transmittance).clamp_min(1e-6)
     return colour[..., margin : margin + h, margin : margin + w]
 
@@ -336,15 +337,37 @@ class _Run:
         self.colour = self.colour + self.transmittance * layer[:, :3]
         self.transmittance = self.transmittance * (1.0 - layer[:, 3:4])
 
-    def composite_onto(self, colour: torch.Tensor, transmittance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The run, brought to full resolution, composited over what lies behind the nearer planes."""
-        up = F.interpolate(
+    def then(self, farther: _Run) -> _Run:
+        """This run over a farther one, on the finer of their two grids (over is associative)."""
+        front, back = self, farther
+        if front.scale > back.scale:
+            front = front.resampled(back.scale)
+        elif back.scale > front.scale:
+            back = back.resampled(front.scale)
+        colour = front.colour + front.transmittance * back.colour
+        return _Run(front.scale, colour, front.transmittance * back.transmittance)
+
+    def resampled(self, scale: int) -> _Run:
+        """The run on the finer grid of `scale` (bilinear)."""
+        both = F.interpolate(
             torch.cat((self.colour, self.transmittance), dim=1),
-            scale_factor=self.scale,
+            scale_factor=self.scale // scale,
             mode="bilinear",
             align_corners=False,
         )
-        return colour + transmittance * up[:, :3], transmittance * up[:, 3:4]
+        return _Run(scale, both[:, :3], both[:, 3:4])
+
+    @staticmethod
+    def composite_onto(
+        runs: list[_Run], colour: torch.Tensor, transmittance: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Consecutive runs (nearest first), merged on their grids, brought to full resolution once and
+        composited over what lies behind the nearer planes."""
+        merged = runs[0]
+        for farther in runs[1:]:
+            merged = merged.then(farther)
+        full = merged.resampled(1)
+        return colour + transmittance * full.colour, transmittance * full.transmittance
 
 
 @dataclass(frozen=True)
@@ -416,8 +439,8 @@ class _BlockRanges:
 
 
 def _block_halo(plan: PlanePlan) -> int:
-    """Pixels around a block that the plane's kernels reach, rounded to whole coarse fill cells."""
-    return round_up(max(kernel_radius_px(plan.radius_px), kernel_radius_px(plan.next_radius_px)), _FILL_SCALE)
+    """Pixels around a block that the plane's kernels reach."""
+    return max(kernel_radius_px(plan.radius_px), kernel_radius_px(plan.next_radius_px))
 
 
 @dataclass(frozen=True)
@@ -445,7 +468,7 @@ class _Blocks:
         """Blocks, with the halo, of the bilinear x_FILL_SCALE upsampling of [N,C,H/s,W/s] (align_corners=False),
         computed from the coarse cells around each block only."""
         s = _FILL_SCALE
-        margin = self.halo // s + 1  # coarse cells beyond the block's halo that bilinear weights reach
+        margin = -(-self.halo // s) + 1  # coarse cells covering the halo, and one more for bilinear weights
         cells = _BLOCK // s + 2 * margin
         padded = F.pad(coarse, (margin, margin, margin, margin), mode="replicate")
         tiles = padded.unfold(2, cells, _BLOCK // s).unfold(3, cells, _BLOCK // s)
