@@ -76,6 +76,19 @@ def test_batch_goes_past_a_bad_file_and_reports_it(tmp_path: Path, photo_with_de
     assert "b.png" in err and "1 of 3 inputs failed" in err
 
 
+def test_batch_with_a_depth_folder_missing_one_map(tmp_path: Path, photo_with_depth: tuple[Path, Path]) -> None:
+    photo, depth = photo_with_depth
+    folder, depths = tmp_path / "in", tmp_path / "depths"
+    folder.mkdir()
+    depths.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.png").write_bytes(photo.read_bytes())
+    (depths / "b.png").write_bytes(depth.read_bytes())
+    code, _, err = invoke("image", str(folder / "a.png"), str(folder / "b.png"), "--depth", str(depths))
+    assert code == 1
+    assert "a.png: no depth map for it" in err and (folder / "b_refocus.png").exists()
+
+
 def test_physical_options_and_preset(tmp_path: Path, photo_with_depth: tuple[Path, Path]) -> None:
     photo, _ = photo_with_depth
     metres = np.full((32, 48), 5.0, np.float32)

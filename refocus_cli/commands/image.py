@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -210,50 +211,22 @@ def image_command(
 ) -> None:
     """Refocus photos on a new point with a new amount of lens blur."""
     settings = load_config(config)
-    focus_spec = parse_focus(focus)
-    if focus_spec.point_xy is not None or focus_spec.box_xywh is not None:
-        if focus_depth is not None:
-            raise typer.BadParameter("give --focus or --focus-depth, not both", param_hint="--focus-depth")
-    elif focus_depth is not None:
-        from refocus_cli.pipeline import FocusSpec
-
-        focus_spec = FocusSpec(disparity=focus_depth)
+    focus_spec = focus_from(focus, focus_depth)
     physical_options = {
         "fnumber": fnumber,
         "focal_length": focal_length,
         "sensor_width": sensor_width,
         "focus_distance": focus_distance,
     }
-    preset_name = preset or (None if blur is not None else settings.image.get("preset"))
-    physical = preset_name is not None or any(v is not None for v in physical_options.values())
-    if blur is not None and physical:
-        raise typer.BadParameter(
-            "give --blur or the physical options (--fnumber, ..., --preset), not both", param_hint="--blur"
-        )
-    blur_k = None if physical else float(_default(blur, settings, "blur", 8.0))
-    if blur_k is not None and blur_k < 0:
-        raise SettingsError(f"--blur must be zero or positive, got {blur_k:g}")
-    camera = physical_camera(physical_options, settings.preset(preset_name) if preset_name else {})
-
+    blur_k, camera = blur_mode(blur, physical_options, preset, settings)
     sources = expand_inputs(inputs)
-    if output is not None and len(sources) > 1:
-        raise SettingsError(f"-o names one output but {len(sources)} inputs were given; use --out-dir")
-    if out_dir is not None:
-        if out_dir.exists() and not out_dir.is_dir():
-            raise OutputError(out_dir, "is not a folder")
-        out_dir.mkdir(parents=True, exist_ok=True)
-    extension = format.value if format else _default(None, settings, "format", None)
-    outputs = [
-        output_path_for(
-            s,
-            output=output,
-            out_dir=out_dir,
-            suffix=_default(suffix, settings, "suffix", "_refocus"),
-            extension=extension,
-        )
-        for s in sources
-    ]
-    check_outputs(sources, outputs)
+    outputs = plan_outputs(
+        sources,
+        output,
+        out_dir,
+        _default(suffix, settings, "suffix", "_refocus"),
+        format.value if format else settings.image.get("format"),
+    )
 
     from refocus_cli.highlights import HighlightSettings
     from refocus_cli.pipeline import ImageRequest, resolve_device
@@ -271,8 +244,9 @@ def image_command(
         threshold=float(_default(highlight_threshold, settings, "highlight_threshold", 0.8)),
     )
     kind = (depth_kind.value if depth_kind else None) or settings.image.get("depth_kind", "auto")
-    requests = [
-        ImageRequest(
+
+    def request_for(source: Path, out: Path) -> ImageRequest:
+        return ImageRequest(
             input_path=source,
             output_path=out,
             depth_path=depth_for(source, depth, len(sources) > 1),
@@ -285,33 +259,81 @@ def image_command(
             device=device_name,
             overwrite=overwrite,
         )
-        for source, out in zip(sources, outputs, strict=True)
-    ]
-    failures = run_batch(requests, json_lines=json_lines, quiet=quiet)
+
+    failures = run_batch(list(zip(sources, outputs, strict=True)), request_for, json_lines=json_lines, quiet=quiet)
     if failures:
         for failure in failures:
             typer.echo(f"refocus: error: {failure.message}", err=True)
-        if len(requests) > 1:
-            typer.echo(f"refocus: {len(failures)} of {len(requests)} inputs failed", err=True)
+        if len(sources) > 1:
+            typer.echo(f"refocus: {len(failures)} of {len(sources)} inputs failed", err=True)
         raise typer.Exit(1)
 
 
-def run_batch(requests: list[ImageRequest], *, json_lines: bool, quiet: bool) -> list[Failure]:
-    """Refocus each request; a RefocusError fails that item only. Progress on a terminal, records on --json."""
+def focus_from(focus: str | None, focus_depth: float | None) -> FocusSpec:
+    """The focus request from --focus (point or box) or --focus-depth, not both."""
+    from refocus_cli.pipeline import FocusSpec
+
+    spec = parse_focus(focus)
+    if focus_depth is None:
+        return spec
+    if spec != FocusSpec():
+        raise typer.BadParameter("give --focus or --focus-depth, not both", param_hint="--focus-depth")
+    return FocusSpec(disparity=focus_depth)
+
+
+def blur_mode(
+    blur: float | None, physical_options: dict[str, float | None], preset: str | None, settings: Config
+) -> tuple[float | None, Any]:
+    """(K, camera): relative blur K, or None and the camera of physical mode (any physical option or preset)."""
+    preset_name = preset or (None if blur is not None else settings.image.get("preset"))
+    physical = preset_name is not None or any(v is not None for v in physical_options.values())
+    if blur is not None and physical:
+        raise typer.BadParameter(
+            "give --blur or the physical options (--fnumber, ..., --preset), not both", param_hint="--blur"
+        )
+    blur_k = None if physical else float(_default(blur, settings, "blur", 8.0))
+    if blur_k is not None and blur_k < 0:
+        raise SettingsError(f"--blur must be zero or positive, got {blur_k:g}")
+    return blur_k, physical_camera(physical_options, settings.preset(preset_name) if preset_name else {})
+
+
+def plan_outputs(
+    sources: list[Path], output: Path | None, out_dir: Path | None, suffix: str, extension: str | None
+) -> list[Path]:
+    """One output path per input; the folder is made; inputs are never targets."""
+    if output is not None and len(sources) > 1:
+        raise SettingsError(f"-o names one output but {len(sources)} inputs were given; use --out-dir")
+    if out_dir is not None:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise OutputError(out_dir, "is not a folder")
+        out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = [output_path_for(s, output=output, out_dir=out_dir, suffix=suffix, extension=extension) for s in sources]
+    check_outputs(sources, outputs)
+    return outputs
+
+
+def run_batch(
+    jobs: list[tuple[Path, Path]],
+    request_for: Callable[[Path, Path], ImageRequest],
+    *,
+    json_lines: bool,
+    quiet: bool,
+) -> list[Failure]:
+    """Refocus each (input, output); a RefocusError fails that item only. Progress on a terminal, records on --json."""
     from refocus_cli.pipeline import refocus_image_file
 
     failures: list[Failure] = []
     show_progress = sys.stderr.isatty() and not quiet and not json_lines
-    with _progress(show_progress, len(requests)) as advance:
-        for request in requests:
+    with _progress(show_progress, len(jobs)) as advance:
+        for source, out in jobs:
             try:
-                result = refocus_image_file(request)
+                result = refocus_image_file(request_for(source, out))
             except RefocusError as error:
                 if os.environ.get("REFOCUS_DEBUG"):
                     raise
-                failures.append(Failure(request.input_path, str(error)))
+                failures.append(Failure(source, str(error)))
                 if json_lines:
-                    typer.echo(json.dumps({"input": str(request.input_path), "error": str(error)}))
+                    typer.echo(json.dumps({"input": str(source), "error": str(error)}))
             else:
                 if json_lines:
                     typer.echo(json.dumps(result.to_record()))
