@@ -20,8 +20,10 @@ from refocus_cli.aperture import ApertureShape
 from refocus_cli.colour import linear_to_srgb
 from refocus_cli.lens import signed_coc_px
 from refocus_cli.metrics import psnr, ssim
+from refocus_cli.render.convolve import blur_layer
 from refocus_cli.render.gather import render_gather
-from refocus_cli.render.layered import LayeredSettings, blur_layer, render_layered
+from refocus_cli.render.layered import render_layered
+from refocus_cli.render.planes import LayeredSettings
 from refocus_cli.render.reference import render_reference
 from refocus_cli.render.scenes import random_layered_scene
 

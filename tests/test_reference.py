@@ -8,7 +8,7 @@ import torch
 from refocus_cli.aperture import ApertureShape, aperture_kernel
 from refocus_cli.highlights import HighlightSettings, boost_highlights
 from refocus_cli.metrics import psnr, ssim
-from refocus_cli.render.layered import blur_layer
+from refocus_cli.render.convolve import blur_layer
 from refocus_cli.render.reference import render_reference
 from refocus_cli.render.scenes import Layer, LayeredScene, random_layered_scene
 

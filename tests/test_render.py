@@ -11,8 +11,10 @@ from refocus_cli.aperture import ApertureShape, aperture_kernel
 from refocus_cli.colour import linear_to_srgb
 from refocus_cli.lens import signed_coc_px
 from refocus_cli.metrics import psnr
+from refocus_cli.render.convolve import blur_layer
 from refocus_cli.render.gather import render_gather
-from refocus_cli.render.layered import LayeredSettings, blur_layer, plane_radii, render_layered
+from refocus_cli.render.layered import render_layered
+from refocus_cli.render.planes import LayeredSettings, plane_radii
 from refocus_cli.render.reference import render_reference
 from refocus_cli.render.scenes import Layer, LayeredScene, random_layered_scene
 

@@ -11,7 +11,7 @@ import math
 import torch
 
 from refocus_cli.aperture import ApertureShape
-from refocus_cli.render.layered import blur_layer
+from refocus_cli.render.convolve import blur_layer
 
 
 def render_gather(image: torch.Tensor, coc_px: torch.Tensor, aperture: ApertureShape | None = None) -> torch.Tensor:
