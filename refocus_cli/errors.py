@@ -24,6 +24,17 @@ class InputError(RefocusError):
         super().__init__(f"{path}: {problem}")
 
 
+def missing_or_unreadable(path: Path | str, error: OSError) -> InputError | None:
+    """The InputError for a file that is absent, a folder or not readable; None for other OS errors."""
+    if isinstance(error, FileNotFoundError):
+        return InputError(path, "no such file")
+    if isinstance(error, IsADirectoryError):
+        return InputError(path, "is a folder")
+    if isinstance(error, PermissionError):
+        return InputError(path, "permission denied")
+    return None
+
+
 class SettingsError(RefocusError):
     """An option value or combination of options is invalid."""
 

@@ -70,6 +70,8 @@ class ImageResult:
     max_coc_radius_px: float
     device: str
     timings_s: dict[str, float]
+    aperture: ApertureShape = field(default_factory=ApertureShape)
+    highlights: HighlightSettings = field(default_factory=HighlightSettings)
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -83,6 +85,13 @@ class ImageResult:
             "blur": self.blur_k_px,
             "camera": None if self.camera is None else vars(self.camera),
             "max_coc_radius_px": round(self.max_coc_radius_px, 3),
+            "aperture": {
+                "kind": self.aperture.kind,
+                "blades": self.aperture.blades if self.aperture.kind == "polygon" else None,
+                "rotation_deg": self.aperture.rotation_deg,
+                "aspect": self.aperture.aspect,
+            },
+            "highlights": {"boost": self.highlights.boost, "threshold": self.highlights.threshold},
             "device": self.device,
             "timings_s": {name: round(seconds, 4) for name, seconds in self.timings_s.items()},
         }
@@ -214,6 +223,8 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
         max_coc_radius_px=float(coc.abs().max()),
         device=str(device),
         timings_s=timings,
+        aperture=request.aperture,
+        highlights=request.highlights,
     )
 
 

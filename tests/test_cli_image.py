@@ -48,11 +48,14 @@ def test_default_name_beside_the_input_and_suffix(photo_with_depth: tuple[Path, 
 
 def test_json_records_parse(photo_with_depth: tuple[Path, Path]) -> None:
     photo, depth = photo_with_depth
-    code, out, _ = invoke("image", str(photo), "--depth", str(depth), "--json", "--focus", "40,5", "--blur", "3")
+    code, out, _ = invoke(
+        "image", str(photo), "--depth", str(depth), "--json", "--focus", "40,5", "--blur", "3", "--blades", "7"
+    )
     assert code == 0
     record = json.loads(out.strip())
     assert record["input"] == str(photo) and record["focus_disparity"] == pytest.approx(0.0)
     assert record["blur"] == 3.0 and record["focus_rule"] == "point" and "render" in record["timings_s"]
+    assert record["aperture"]["kind"] == "polygon" and record["aperture"]["blades"] == 7
 
 
 def test_batch_goes_past_a_bad_file_and_reports_it(tmp_path: Path, photo_with_depth: tuple[Path, Path]) -> None:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from refocus_cli.errors import InputError
+from refocus_cli.errors import InputError, missing_or_unreadable
 from refocus_cli.io.images import open_image
 
 DEPTH_KINDS = ("auto", "depth", "disparity")
@@ -124,10 +124,8 @@ def _read_npy(path: Path) -> tuple[np.ndarray, bool]:
         raise InputError(path, "is a folder")
     try:
         array = np.load(path, allow_pickle=False)
-    except FileNotFoundError as exc:
-        raise InputError(path, "no such file") from exc
-    except PermissionError as exc:
-        raise InputError(path, "permission denied") from exc
+    except (FileNotFoundError, PermissionError) as exc:
+        raise missing_or_unreadable(path, exc) or InputError(path, str(exc)) from exc
     except (OSError, ValueError, EOFError) as exc:
         raise InputError(path, "not a NumPy .npy array (or a corrupt one)") from exc
     if not isinstance(array, np.ndarray) or not (np.issubdtype(array.dtype, np.number) and array.dtype.kind != "c"):
@@ -152,12 +150,8 @@ def read_pfm(path: Path) -> np.ndarray:
     """
     try:
         data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(path, "no such file") from exc
-    except IsADirectoryError as exc:
-        raise InputError(path, "is a folder") from exc
-    except PermissionError as exc:
-        raise InputError(path, "permission denied") from exc
+    except OSError as exc:
+        raise missing_or_unreadable(path, exc) or InputError(path, f"cannot read ({exc.strerror or exc})") from exc
     header = _PFM_HEADER.match(data)
     if header is None:
         raise InputError(path, "not a PFM file (its header is not 'PF' or 'Pf', width, height, scale)")

@@ -30,7 +30,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from refocus_cli.colour import linear_to_srgb, srgb_to_linear
-from refocus_cli.errors import InputError, OutputError
+from refocus_cli.errors import InputError, OutputError, missing_or_unreadable
 from refocus_cli.io.atomic import atomic_output
 
 MAX_PIXELS = 178_956_970
@@ -129,12 +129,8 @@ def _open_or_raise(path: Path) -> Image.Image:
     """`Image.open` with its failures as `InputError`s."""
     try:
         return Image.open(path)
-    except FileNotFoundError as exc:
-        raise InputError(path, "no such file") from exc
-    except IsADirectoryError as exc:
-        raise InputError(path, "is a folder") from exc
-    except PermissionError as exc:
-        raise InputError(path, "permission denied") from exc
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise missing_or_unreadable(path, exc) or InputError(path, str(exc)) from exc
     except Image.DecompressionBombError as exc:
         raise InputError(path, _bomb_problem(exc)) from exc
     except UnidentifiedImageError as exc:
