@@ -30,8 +30,8 @@ def linear_to_srgb(linear: torch.Tensor) -> torch.Tensor:
     Returns:
         Encoded values, same shape and dtype, in [0, 1].
 
-    >>> linear_to_srgb(torch.tensor([0.0, 1.0])).tolist()
-    [0.0, 1.0]
+    >>> [round(v, 6) for v in linear_to_srgb(torch.tensor([0.0, 0.2140411, 1.0])).tolist()]
+    [0.0, 0.5, 1.0]
     """
     linear = linear.clamp(0.0, 1.0)
     return torch.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear.clamp_min(1e-12) ** (1 / 2.4) - 0.055)

@@ -42,6 +42,7 @@ IMAGE_OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "suffix": (str,),
     "format": (str,),
     "device": (str,),
+    "quality": (str,),
     "preset": (str,),
 }
 """Keys of the [image] table (option names with '-' as '_') and the TOML types each accepts."""

@@ -25,6 +25,7 @@ from refocus_cli.lens import (
     signed_coc_px,
 )
 from refocus_cli.render.layered import render_layered
+from refocus_cli.render.planes import settings_for_quality
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class ImageRequest:
     camera: PartialCamera = field(default_factory=PartialCamera)
     aperture: ApertureShape = field(default_factory=ApertureShape)
     highlights: HighlightSettings = field(default_factory=HighlightSettings)
+    quality: str = "fast"
     device: str = "auto"
     overwrite: bool = False
 
@@ -72,6 +74,7 @@ class ImageResult:
     timings_s: dict[str, float]
     aperture: ApertureShape = field(default_factory=ApertureShape)
     highlights: HighlightSettings = field(default_factory=HighlightSettings)
+    quality: str = "fast"
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -92,6 +95,7 @@ class ImageResult:
                 "aspect": self.aperture.aspect,
             },
             "highlights": {"boost": self.highlights.boost, "threshold": self.highlights.threshold},
+            "quality": self.quality,
             "device": self.device,
             "timings_s": {name: round(seconds, 4) for name, seconds in self.timings_s.items()},
         }
@@ -197,7 +201,9 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
     coc, focus_disparity, rule, camera = coc_map(request, loaded, depth)
     image = boost_highlights(loaded.linear, coc, request.highlights)
     with torch.no_grad():
-        rendered = render_layered(image.to(device), coc.to(device), request.aperture).cpu()
+        rendered = render_layered(
+            image.to(device), coc.to(device), request.aperture, settings_for_quality(request.quality)
+        ).cpu()
     timings["render"] = _now() - start
 
     start = _now()
@@ -225,6 +231,7 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
         timings_s=timings,
         aperture=request.aperture,
         highlights=request.highlights,
+        quality=request.quality,
     )
 
 

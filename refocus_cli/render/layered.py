@@ -27,7 +27,14 @@ from refocus_cli.aperture import ApertureShape
 from refocus_cli.render.blocks import BLOCK, FILL_SCALE, BlockRanges, Blocks, block_halo
 from refocus_cli.render.coarse import CoarseRun, PooledPlanes, pool_planes
 from refocus_cli.render.convolve import blur_layer, blur_layer_mixed
-from refocus_cli.render.planes import LayeredSettings, PlanePlan, plan_planes, plane_index, reduced_kernel_radius
+from refocus_cli.render.planes import (
+    LayeredSettings,
+    PlanePlan,
+    mean_offsets,
+    plan_planes,
+    plane_index,
+    reduced_kernel_radius,
+)
 from refocus_cli.render.pushpull import push_pull_fill
 from refocus_cli.render.tiles import round_up, tile_windows
 
@@ -64,15 +71,18 @@ def render_layered(
     if len(plans) == 1 and plans[0].radius_px == 0:
         return image
     index = plane_index(coc_px, [plan.radius_px for plan in plans])
+    offsets = mean_offsets(index, len(plans))  # over the whole image, so tiles agree
     h, w = image.shape[-2:]
     if h <= tile_px and w <= tile_px:
-        return _render_window(image, index, plans, aperture, settings.fill_hidden)
+        return _render_window(image, index, plans, offsets, aperture, settings.fill_hidden)
     align = max(plan.scale * 2**plan.fill_levels for plan in plans)
     halo = max(plan.reach_px for plan in plans)
     out = torch.empty_like(image)
     for window in tile_windows(h, w, tile_px=tile_px, halo_px=halo, align=align):
         rows, cols = slice(window.read_top, window.read_bottom), slice(window.read_left, window.read_right)
-        rendered = _render_window(image[..., rows, cols], index[..., rows, cols], plans, aperture, settings.fill_hidden)
+        rendered = _render_window(
+            image[..., rows, cols], index[..., rows, cols], plans, offsets, aperture, settings.fill_hidden
+        )
         core_rows, core_cols = window.core_in_read
         out[..., window.core_top : window.core_bottom, window.core_left : window.core_right] = rendered[
             ..., core_rows, core_cols
@@ -81,7 +91,12 @@ def render_layered(
 
 
 def _render_window(
-    image: torch.Tensor, index: torch.Tensor, plans: list[PlanePlan], aperture: ApertureShape, fill: bool
+    image: torch.Tensor,
+    index: torch.Tensor,
+    plans: list[PlanePlan],
+    offsets: list[float],
+    aperture: ApertureShape,
+    fill: bool,
 ) -> torch.Tensor:
     """Render one window: planes front to back in linear light.
 
@@ -118,7 +133,7 @@ def _render_window(
             content, unhidden = pooled[plan.scale].plane(i)
             if fill and i > 0:
                 content = content + _hidden_part(content, unhidden, plan.fill_levels)
-            radius = reduced_kernel_radius(plan.single_kernel_radius_px, plan.scale)
+            radius = reduced_kernel_radius(plan.radius_at(offsets[i]), plan.scale)
             if not runs or runs[-1].scale != plan.scale:
                 runs.append(CoarseRun.empty(plan.scale, content))
             runs[-1].add(_normalised(blur_layer(content, radius, aperture)))
