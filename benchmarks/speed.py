@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["1920x1080", "4000x3000"])
     parser.add_argument("--blur", type=float, nargs="+", default=[8.0, 24.0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--quality", choices=["fast", "fine"], default="fast")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,6 +84,8 @@ def main() -> None:
                     "--json",
                     "--device",
                     "cpu",
+                    "--quality",
+                    args.quality,
                 ]
                 run_once(command)  # warm-up: file cache, lazy imports
                 runs = [run_once(command) for _ in range(args.runs)]
