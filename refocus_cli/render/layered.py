@@ -100,7 +100,7 @@ def _render_window(
 ) -> torch.Tensor:
     """Render one window: planes front to back in linear light.
 
-    Full-resolution planes are cut out of the window over the box they can reach.  Planes blurred at a
+    Full-resolution planes are rendered in the blocks near their own pixels only.  Planes blurred at a
     reduced resolution f get their pooled colour, coverage and unhidden fraction from one scatter over all
     pixels per f (not one pass per plane); consecutive reduced planes are composited on their own grids and
     brought to full resolution once for each stretch between full-resolution planes.
@@ -205,11 +205,14 @@ def _hidden_guess(pooled: PooledPlanes, i: int, plan: PlanePlan) -> torch.Tensor
     """Straight-colour pull-push guess [N,4,H/s,W/s] of plane i under nearer planes, on the coarse grid of
     `pooled` (the caller brings it to full resolution and masks it to the hidden pixels)."""
     content, unhidden = pooled.plane(i)
-    levels = max(1, plan.fill_levels - int(math.log2(FILL_SCALE)))
-    return push_pull_fill(content / unhidden.clamp_min(1e-6), unhidden, levels=levels)
+    return _fill_from_surroundings(content, unhidden, max(1, plan.fill_levels - int(math.log2(FILL_SCALE))))
 
 
 def _hidden_part(content: torch.Tensor, unhidden: torch.Tensor, levels: int) -> torch.Tensor:
     """Premultiplied RGBA for the part of the plane that nearer planes cover: pull-push of its surroundings."""
-    straight = content / unhidden.clamp_min(1e-6)
-    return (1.0 - unhidden) * push_pull_fill(straight, unhidden, levels=levels)
+    return (1.0 - unhidden) * _fill_from_surroundings(content, unhidden, levels)
+
+
+def _fill_from_surroundings(content: torch.Tensor, unhidden: torch.Tensor, levels: int) -> torch.Tensor:
+    """Straight RGBA [N,4,h,w] everywhere: the plane as seen where unhidden, pull-push guesses elsewhere."""
+    return push_pull_fill(content / unhidden.clamp_min(1e-6), unhidden, levels=levels)
