@@ -51,6 +51,11 @@ def main() -> None:
             raise
         print(f"refocus: error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
+    except KeyboardInterrupt:  # outputs are written atomically: nothing half-written is left behind
+        if os.environ.get("REFOCUS_DEBUG"):
+            raise
+        print("refocus: interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -193,3 +193,21 @@ def test_settings_error_outside_the_batch_is_one_line(tmp_path: Path) -> None:
     result = _run("image", str(tmp_path / "a.jpg"), "--blur", "-1")
     assert result.returncode == 1
     assert result.stderr.strip() == "refocus: error: --blur must be zero or positive, got -1"
+
+
+def test_interrupt_leaves_no_partial_output(tmp_path: Path, photo_with_depth: tuple[Path, Path]) -> None:
+    """Ctrl-C while the result is being written: no file under the final name, no temporary file left."""
+    photo, depth = photo_with_depth
+    script = f"""
+import sys
+import refocus_cli.io.images as images
+def interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+images._save_pillow = interrupted
+sys.argv = ["refocus", "image", {str(photo)!r}, "--depth", {str(depth)!r}, "-o", {str(tmp_path / "out.png")!r}]
+from refocus_cli.cli import main
+main()
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 130 and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["depth.png", "photo.png"]
