@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from refocus_cli.aperture import ApertureShape
-from refocus_cli.depth.gdepth import read_gdepth
+from refocus_cli.depth.embedded import EMBEDDED_FORMATS, read_embedded_depth
 from refocus_cli.errors import DepthUnavailableError, InputError, OutputError, SettingsError
 from refocus_cli.highlights import HighlightSettings, boost_highlights
 from refocus_cli.io.depth_files import DepthMap, read_depth_file
@@ -118,12 +118,12 @@ def load_depth(request: ImageRequest, size_hw: tuple[int, int]) -> DepthMap:
     naming the sources tried."""
     if request.depth_path is not None:
         return read_depth_file(request.depth_path, kind=request.depth_kind, size_hw=size_hw)
-    embedded = read_gdepth(request.input_path, size_hw)
+    embedded = read_embedded_depth(request.input_path, size_hw)
     if embedded is not None:
         return embedded
     raise DepthUnavailableError(
-        f"{request.input_path}: no depth map (tried: a depth file, none given; GDepth XMP, none in the photo); "
-        "pass one with --depth FILE (8/16-bit PNG, float TIFF, .npy or .pfm)"
+        f"{request.input_path}: no depth map (tried: a depth file, none given; depth embedded in the photo as "
+        f"{EMBEDDED_FORMATS}, none); pass one with --depth FILE (8/16-bit PNG, float TIFF, .npy or .pfm)"
     )
 
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from refocus_cli.depth.range_encoding import RangeEncoding, decode_base64_image
-from refocus_cli.depth.xmp import read_xmp
+from refocus_cli.depth.xmp import XmpPackets
 from refocus_cli.io.depth_files import DepthMap
 
 GDEPTH = "http://ns.google.com/photos/1.0/depthmap/"
 
 
-def read_gdepth(path: Path, size_hw: tuple[int, int]) -> DepthMap | None:
-    """The GDepth depth map embedded in a JPEG, resized to the photo; None when the photo has none.
+def gdepth_depth(path: Path, xmp: XmpPackets, size_hw: tuple[int, int]) -> DepthMap | None:
+    """The GDepth depth map in a photo's XMP, resized to the photo; None when the photo has none.
 
     Raises:
         InputError: the metadata is there but malformed, hostile or over the size caps (one line).
     """
-    xmp = read_xmp(path)
     data = xmp.property(GDEPTH, "Data")
     if data is None:
         return None

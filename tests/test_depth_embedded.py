@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from refocus_cli.depth.gdepth import read_gdepth
+from refocus_cli.depth.embedded import read_embedded_depth
 from refocus_cli.depth.xmp import EXTENDED_SIGNATURE, STANDARD_SIGNATURE, read_xmp
 from refocus_cli.errors import InputError
 from refocus_cli.pipeline import FocusSpec, ImageRequest, refocus_image_file
@@ -72,7 +72,7 @@ def test_range_inverse_round_trip(tmp_path: Path, ramp: np.ndarray, extended: bo
     path = tmp_path / "portrait.jpg"
     attrs = 'GDepth:Format="RangeInverse" GDepth:Near="0.5" GDepth:Far="4.0" GDepth:Mime="image/png"'
     write_gdepth_jpeg(path, ramp, attrs, extended=extended, chunk=4000)
-    depth = read_gdepth(path, (24, 64))
+    depth = read_embedded_depth(path, (24, 64))
     assert depth is not None and depth.metric_depth_m is not None and depth.source == "embedded:GDepth"
     metres = depth.metric_depth_m[0, 0]
     assert float(metres[5, 0]) == pytest.approx(0.5, rel=1e-4)  # value 0: Near
@@ -86,7 +86,7 @@ def test_range_linear_in_millimetres_resized(tmp_path: Path, ramp: np.ndarray) -
     path = tmp_path / "linear.jpg"
     attrs = 'GDepth:Format="RangeLinear" GDepth:Near="300" GDepth:Far="2300" GDepth:Units="mm"'
     write_gdepth_jpeg(path, ramp, attrs, extended=True)
-    depth = read_gdepth(path, (48, 128))
+    depth = read_embedded_depth(path, (48, 128))
     assert depth is not None and depth.metric_depth_m is not None
     assert depth.disparity.shape == (1, 1, 48, 128)
     assert float(depth.metric_depth_m[0, 0, 10, 0]) == pytest.approx(0.3, rel=1e-3)
@@ -96,8 +96,8 @@ def test_range_linear_in_millimetres_resized(tmp_path: Path, ramp: np.ndarray) -
 def test_photo_without_xmp_has_no_embedded_depth(tmp_path: Path) -> None:
     Image.new("RGB", (8, 8)).save(tmp_path / "plain.jpg")
     Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
-    assert read_gdepth(tmp_path / "plain.jpg", (8, 8)) is None
-    assert read_gdepth(tmp_path / "plain.png", (8, 8)) is None
+    assert read_embedded_depth(tmp_path / "plain.jpg", (8, 8)) is None
+    assert read_embedded_depth(tmp_path / "plain.png", (8, 8)) is None
 
 
 def test_refocus_uses_embedded_depth_without_a_depth_file(tmp_path: Path, ramp: np.ndarray) -> None:
@@ -132,7 +132,7 @@ def test_hostile_or_malformed_metadata_is_one_line(
     path = tmp_path / "bad.jpg"
     write_gdepth_jpeg(path, ramp, attrs, extended=False, raw_xml=raw)
     with pytest.raises(InputError, match=message) as raised:
-        read_gdepth(path, (24, 64))
+        read_embedded_depth(path, (24, 64))
     assert str(path) in str(raised.value) and "\n" not in str(raised.value)
 
 
@@ -145,7 +145,7 @@ def test_bad_base64_and_non_image_data(tmp_path: Path) -> None:
         xml = RDF_OPEN + f'GDepth:Near="1" GDepth:Far="2" GDepth:Data="{data}"' + RDF_CLOSE
         write_gdepth_jpeg(path, np.zeros((4, 4), np.uint8), "", extended=False, raw_xml=xml.encode())
         with pytest.raises(InputError, match=message):
-            read_gdepth(path, (4, 4))
+            read_embedded_depth(path, (4, 4))
 
 
 def test_extended_xmp_that_is_incomplete_or_oversized(tmp_path: Path) -> None:
@@ -165,3 +165,75 @@ def test_extended_xmp_that_is_incomplete_or_oversized(tmp_path: Path) -> None:
     path.write_bytes(huge)
     with pytest.raises(InputError, match="over the limit"):
         read_xmp(path)
+
+
+DD_NAMESPACES = (
+    'xmlns:Device="http://ns.google.com/photos/dd/1.0/device/" '
+    'xmlns:Container="http://ns.google.com/photos/dd/1.0/container/" '
+    'xmlns:Item="http://ns.google.com/photos/dd/1.0/item/" '
+    'xmlns:Camera="http://ns.google.com/photos/dd/1.0/camera/" '
+    'xmlns:DepthMap="http://ns.google.com/photos/dd/1.0/depthmap/"'
+)
+
+
+def write_dynamic_depth_jpeg(path: Path, depth_png: bytes, depth_map_xml: str, *, claimed: int | None = None) -> None:
+    """A Dynamic Depth JPEG: primary image with the container XMP, then a confidence item and the depth item."""
+    confidence = b"\x89PNG not really, but never read" * 3
+    xml = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'<rdf:Description rdf:about="" {DD_NAMESPACES}>'
+        "<Device:Container><Container:Directory><rdf:Seq>"
+        '<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/jpeg" Item:Length="0" '
+        'Item:DataURI="primary_image"/></rdf:li>'
+        f'<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/png" Item:Length="{len(confidence)}" '
+        'Item:Padding="2" Item:DataURI="android/confidencemap"/></rdf:li>'
+        '<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/png" '
+        f'Item:Length="{claimed if claimed is not None else len(depth_png)}" Item:DataURI="android/depthmap"/></rdf:li>'
+        "</rdf:Seq></Container:Directory></Device:Container>"
+        '<Device:Cameras><rdf:Seq><rdf:li rdf:parseType="Resource"><Device:Camera rdf:parseType="Resource">'
+        f'<Camera:DepthMap rdf:parseType="Resource">{depth_map_xml}</Camera:DepthMap>'
+        "</Device:Camera></rdf:li></rdf:Seq></Device:Cameras>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((24, 64, 3), 90, np.uint8)).save(buffer, format="JPEG")
+    jpeg = buffer.getvalue()
+    primary = jpeg[:2] + _segment(STANDARD_SIGNATURE + xml.encode()) + jpeg[2:]
+    path.write_bytes(primary + confidence + b"\x00\x00" + depth_png)
+
+
+def _png_bytes(values: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(values).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_dynamic_depth_round_trip_with_16_bit_depth(tmp_path: Path) -> None:
+    values = np.tile(np.linspace(0, 65535, 64).round().astype(np.uint16), (24, 1))
+    path = tmp_path / "android.jpg"
+    properties = (
+        "<DepthMap:Format>RangeLinear</DepthMap:Format><DepthMap:Near>0.25</DepthMap:Near>"
+        "<DepthMap:Far>8.25</DepthMap:Far><DepthMap:Units>m</DepthMap:Units>"
+        "<DepthMap:DepthURI>android/depthmap</DepthMap:DepthURI>"
+    )
+    write_dynamic_depth_jpeg(path, _png_bytes(values), properties)
+    depth = read_embedded_depth(path, (24, 64))
+    assert depth is not None and depth.source == "embedded:DynamicDepth" and depth.metric_depth_m is not None
+    metres = depth.metric_depth_m[0, 0]
+    assert float(metres[3, 0]) == pytest.approx(0.25, rel=1e-4)
+    assert float(metres[3, -1]) == pytest.approx(8.25, rel=1e-4)
+    assert float(metres[3, 31]) == pytest.approx(0.25 + values[3, 31] / 65535 * 8.0, rel=1e-3)
+
+
+def test_dynamic_depth_with_inconsistent_lengths_or_missing_item(tmp_path: Path) -> None:
+    png = _png_bytes(np.zeros((24, 64), np.uint8))
+    properties = (
+        "<DepthMap:Near>1</DepthMap:Near><DepthMap:Far>2</DepthMap:Far><DepthMap:DepthURI>{}</DepthMap:DepthURI>"
+    )
+    path = tmp_path / "bad.jpg"
+    write_dynamic_depth_jpeg(path, png, properties.format("android/depthmap"), claimed=10**9)
+    with pytest.raises(InputError, match="items claim"):
+        read_embedded_depth(path, (24, 64))
+    write_dynamic_depth_jpeg(path, png, properties.format("android/elsewhere"))
+    with pytest.raises(InputError, match="does not hold"):
+        read_embedded_depth(path, (24, 64))
