@@ -14,7 +14,8 @@ import torch
 
 from refocus_cli.aperture import ApertureShape
 from refocus_cli.depth.embedded import EMBEDDED_FORMATS, read_embedded_depth
-from refocus_cli.errors import DepthUnavailableError, InputError, OutputError, SettingsError
+from refocus_cli.depth.two_plane import SubjectHint, two_plane_depth
+from refocus_cli.errors import InputError, OutputError, SettingsError
 from refocus_cli.highlights import HighlightSettings, boost_highlights
 from refocus_cli.io.depth_files import DepthMap, read_depth_file
 from refocus_cli.io.images import LoadedImage, output_bit_depth, read_image, write_image
@@ -76,6 +77,7 @@ class ImageResult:
     aperture: ApertureShape = field(default_factory=ApertureShape)
     highlights: HighlightSettings = field(default_factory=HighlightSettings)
     quality: str = "fast"
+    notes: tuple[str, ...] = ()
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -97,6 +99,7 @@ class ImageResult:
             },
             "highlights": {"boost": self.highlights.boost, "threshold": self.highlights.threshold},
             "quality": self.quality,
+            "notes": list(self.notes),
             "device": self.device,
             "timings_s": {name: round(seconds, 4) for name, seconds in self.timings_s.items()},
         }
@@ -113,18 +116,33 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_depth(request: ImageRequest, size_hw: tuple[int, int]) -> DepthMap:
-    """The depth for an image: the user's file, else depth embedded in the photo, else a one-line error
-    naming the sources tried."""
+def load_depth(request: ImageRequest, loaded: LoadedImage) -> tuple[DepthMap, list[str]]:
+    """The depth for an image and notes for the user: the user's file, else depth embedded in the photo, else
+    an approximate two-plane depth built around the focus point (said so in a note)."""
+    size_hw = (loaded.height, loaded.width)
     if request.depth_path is not None:
-        return read_depth_file(request.depth_path, kind=request.depth_kind, size_hw=size_hw)
+        return read_depth_file(request.depth_path, kind=request.depth_kind, size_hw=size_hw), []
     embedded = read_embedded_depth(request.input_path, size_hw)
     if embedded is not None:
-        return embedded
-    raise DepthUnavailableError(
+        return embedded, []
+    focus_window(request.focus, request.input_path, size_hw)  # a focus outside the image fails before any work
+    note = (
         f"{request.input_path}: no depth map (tried: a depth file, none given; depth embedded in the photo as "
-        f"{EMBEDDED_FORMATS}, none); pass one with --depth FILE (8/16-bit PNG, float TIFF, .npy or .pfm)"
+        f"{EMBEDDED_FORMATS}, none), so the depth is an approximation: the subject under the focus point in "
+        "front of a receding background; pass --depth FILE for a real one"
     )
+    return two_plane_depth(loaded.linear, subject_hint(request.focus, size_hw)), [note]
+
+
+def subject_hint(focus: FocusSpec, size_hw: tuple[int, int]) -> SubjectHint:
+    """The focus request as a hint for segmenting the subject (the frame's centre without a point or box)."""
+    h, w = size_hw
+    if focus.box_xywh is not None:
+        x, y, bw, bh = focus.box_xywh
+        return SubjectHint((x + bw / 2, y + bh / 2), focus.box_xywh)
+    if focus.point_xy is not None:
+        return SubjectHint(focus.point_xy)
+    return SubjectHint((w / 2, h / 2))
 
 
 def focus_window(focus: FocusSpec, path: Path, size_hw: tuple[int, int]) -> tuple[slice, slice, str]:
@@ -199,7 +217,7 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
     if request.output_path.resolve() == request.input_path.resolve():
         raise OutputError(request.output_path, "would overwrite an input; choose another output name")
     loaded = read_image(request.input_path)
-    depth = load_depth(request, (loaded.height, loaded.width))
+    depth, notes = load_depth(request, loaded)
     timings["read"] = _now() - start
 
     start = _now()
@@ -237,6 +255,7 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
         aperture=request.aperture,
         highlights=request.highlights,
         quality=request.quality,
+        notes=tuple(notes),
     )
 
 

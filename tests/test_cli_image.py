@@ -146,7 +146,6 @@ def _truncated_jpeg(folder: Path) -> Path:
             "exists; pass --overwrite",
         ),
         (lambda t, p, d: ["image", str(p), "--depth", str(p)], 1, "colour channels that differ"),
-        (lambda t, p, d: ["image", str(p)], 1, "no depth map"),
         (lambda t, p, d: ["image", str(p), "--depth", str(d), "--preset", "nope"], 1, "unknown preset 'nope'"),
         (lambda t, p, d: ["image", str(p), "--depth", str(d), "--config", str(t / "bad.toml")], 1, "invalid TOML"),
         (lambda t, p, d: ["image", str(p), "--depth", str(d), "--blades", "2"], 1, "--blades must be 3 or more"),
@@ -179,6 +178,15 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         env={**os.environ, **(env or {})},
         timeout=120,
     )
+
+
+def test_no_depth_anywhere_is_a_note_and_an_approximate_depth(photo_with_depth: tuple[Path, Path]) -> None:
+    photo, _ = photo_with_depth
+    code, out, err = invoke("image", str(photo), "--focus", "10,10", "--json")
+    assert code == 0
+    assert json.loads(out)["depth_source"] == "approximate:two-plane"
+    code, _, err = invoke("image", str(photo), "--focus", "10,10", "--overwrite")
+    assert code == 0 and "refocus: note:" in err and "approximation" in err
 
 
 def test_real_process_prints_one_line_and_exit_code(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from refocus_cli.errors import DepthUnavailableError, InputError, OutputError, SettingsError
+from refocus_cli.errors import InputError, OutputError, SettingsError
 from refocus_cli.io.images import read_image
 from refocus_cli.lens import PartialCamera
 from refocus_cli.pipeline import FocusSpec, ImageRequest, refocus_image_file
@@ -127,10 +127,12 @@ def test_bad_focus_is_one_clear_error(two_plane_photo: tuple[Path, Path], focus:
         refocus_image_file(ImageRequest(photo, photo.with_name("o.png"), depth, focus=focus))
 
 
-def test_missing_depth_says_what_was_tried(two_plane_photo: tuple[Path, Path]) -> None:
+def test_missing_depth_says_what_was_tried_and_falls_back_to_two_planes(two_plane_photo: tuple[Path, Path]) -> None:
     photo, _ = two_plane_photo
-    with pytest.raises(DepthUnavailableError, match=r"photo.png: no depth map .*--depth"):
-        refocus_image_file(ImageRequest(photo, photo.with_name("o.png")))
+    result = refocus_image_file(ImageRequest(photo, photo.with_name("o.png"), focus=FocusSpec(point_xy=(10, 10))))
+    assert result.depth_source == "approximate:two-plane"
+    assert len(result.notes) == 1 and "no depth map (tried: a depth file, none given" in result.notes[0]
+    assert "--depth FILE" in result.notes[0] and result.to_record()["notes"] == list(result.notes)
 
 
 def test_never_overwrites_the_input_or_an_existing_output(two_plane_photo: tuple[Path, Path]) -> None:

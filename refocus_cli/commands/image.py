@@ -352,6 +352,8 @@ def run_batch(
                 if json_lines:
                     typer.echo(json.dumps(result.to_record()))
                 elif not quiet:
+                    for note in result.notes:
+                        typer.echo(f"refocus: note: {note}", err=True)
                     seconds = sum(result.timings_s.values())
                     blur = f"blur {result.blur_k_px:g}" if result.blur_k_px is not None else "physical blur"
                     typer.echo(
