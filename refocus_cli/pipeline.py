@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from refocus_cli.aperture import ApertureShape
+from refocus_cli.autofocus import focus_from_depth, focus_from_photo
 from refocus_cli.depth.embedded import EMBEDDED_FORMATS, read_embedded_depth
 from refocus_cli.depth.two_plane import SubjectHint, two_plane_depth
 from refocus_cli.errors import InputError, OutputError, SettingsError
@@ -78,6 +79,7 @@ class ImageResult:
     highlights: HighlightSettings = field(default_factory=HighlightSettings)
     quality: str = "fast"
     notes: tuple[str, ...] = ()
+    focus_point_xy: tuple[float, float] | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -88,6 +90,7 @@ class ImageResult:
             "depth_source": self.depth_source,
             "focus_disparity": round(self.focus_disparity, 6),
             "focus_rule": self.focus_rule,
+            "focus_point": None if self.focus_point_xy is None else [round(v, 1) for v in self.focus_point_xy],
             "blur": self.blur_k_px,
             "camera": None if self.camera is None else vars(self.camera),
             "max_coc_radius_px": round(self.max_coc_radius_px, 3),
@@ -209,6 +212,29 @@ def _metric_focus(depth_m: torch.Tensor, focus: FocusSpec, path: Path, focus_dis
     return float(depth_m[0, 0, rows, cols].median())
 
 
+def with_photo_focus(request: ImageRequest, loaded: LoadedImage) -> tuple[ImageRequest, str | None]:
+    """Without a focus from the user: the focal point the camera recorded, if the photo has one."""
+    if request.focus != FocusSpec():
+        return request, None
+    recorded = focus_from_photo(request.input_path, (loaded.height, loaded.width))
+    if recorded is None:
+        return request, None
+    return replace(request, focus=FocusSpec(point_xy=recorded.point_xy)), recorded.rule
+
+
+def with_depth_focus(request: ImageRequest, loaded: LoadedImage, depth: DepthMap) -> tuple[ImageRequest, str | None]:
+    """Still no focus: the photo's EXIF focus distance in physical mode, else the auto-focus rule on the
+    depth map (not on an approximate depth, which is built around the centre already)."""
+    if request.focus != FocusSpec():
+        return request, None
+    if request.blur_k_px is None and camera_from_exif(loaded.camera_tags).focus_distance_m is not None:
+        return request, "photo: EXIF SubjectDistance"
+    if depth.source.startswith("approximate"):
+        return request, None
+    chosen = focus_from_depth(depth.disparity)
+    return replace(request, focus=FocusSpec(point_xy=chosen.point_xy)), chosen.rule
+
+
 def refocus_image_file(request: ImageRequest) -> ImageResult:
     """Refocus one image file and write the result atomically.  Raises RefocusError on bad input."""
     timings: dict[str, float] = {}
@@ -217,11 +243,14 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
     if request.output_path.resolve() == request.input_path.resolve():
         raise OutputError(request.output_path, "would overwrite an input; choose another output name")
     loaded = read_image(request.input_path)
+    request, photo_rule = with_photo_focus(request, loaded)
     depth, notes = load_depth(request, loaded)
+    request, auto_rule = with_depth_focus(request, loaded, depth)
     timings["read"] = _now() - start
 
     start = _now()
     coc, focus_disparity, rule, camera = coc_map(request, loaded, depth)
+    rule = auto_rule or photo_rule or rule
     image = boost_highlights(loaded.linear, coc, request.highlights)
     with torch.no_grad():
         rendered = render_layered(
@@ -247,6 +276,7 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
         depth_source=depth.source,
         focus_disparity=focus_disparity,
         focus_rule=rule,
+        focus_point_xy=request.focus.point_xy,
         blur_k_px=request.blur_k_px,
         camera=camera,
         max_coc_radius_px=float(coc.abs().max()),
