@@ -16,9 +16,10 @@ from refocus_cli.aperture import ApertureShape
 from refocus_cli.autofocus import focus_from_depth, focus_from_photo
 from refocus_cli.depth.embedded import EMBEDDED_FORMATS, read_embedded_depth
 from refocus_cli.depth.two_plane import SubjectHint, two_plane_depth
-from refocus_cli.errors import InputError, OutputError, SettingsError
+from refocus_cli.errors import DepthUnavailableError, InputError, OutputError, SettingsError
 from refocus_cli.highlights import HighlightSettings, boost_highlights
 from refocus_cli.io.depth_files import DepthMap, read_depth_file
+from refocus_cli.io.depth_output import save_depth
 from refocus_cli.io.images import LoadedImage, output_bit_depth, read_image, write_image
 from refocus_cli.lens import (
     CameraSettings,
@@ -55,6 +56,9 @@ class ImageRequest:
     aperture: ApertureShape = field(default_factory=ApertureShape)
     highlights: HighlightSettings = field(default_factory=HighlightSettings)
     quality: str = "fast"
+    depth_source: str = "auto"
+    save_depth: bool = False
+    save_depth_npy: bool = False
     device: str = "auto"
     overwrite: bool = False
 
@@ -119,22 +123,39 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+DEPTH_SOURCES = ("auto", "file", "embedded", "two-plane")
+"""Values of ImageRequest.depth_source: `auto` tries a file, then embedded depth, then the two-plane
+approximation; the others force one of them."""
+
+
 def load_depth(request: ImageRequest, loaded: LoadedImage) -> tuple[DepthMap, list[str]]:
     """The depth for an image and notes for the user: the user's file, else depth embedded in the photo, else
     an approximate two-plane depth built around the focus point (said so in a note)."""
     size_hw = (loaded.height, loaded.width)
-    if request.depth_path is not None:
+    source = request.depth_source
+    if source not in DEPTH_SOURCES:
+        raise SettingsError(f"--depth source must be a file or one of {', '.join(DEPTH_SOURCES[2:])}, got {source!r}")
+    if request.depth_path is not None and source in ("auto", "file"):
         return read_depth_file(request.depth_path, kind=request.depth_kind, size_hw=size_hw), []
-    embedded = read_embedded_depth(request.input_path, size_hw)
-    if embedded is not None:
-        return embedded, []
+    if source == "file":
+        raise SettingsError("--depth file needs a depth file: pass its path with --depth")
+    if source in ("auto", "embedded"):
+        embedded = read_embedded_depth(request.input_path, size_hw)
+        if embedded is not None:
+            return embedded, []
+        if source == "embedded":
+            raise DepthUnavailableError(
+                f"{request.input_path}: holds no depth ({EMBEDDED_FORMATS}), as --depth embedded requires"
+            )
     focus_window(request.focus, request.input_path, size_hw)  # a focus outside the image fails before any work
-    note = (
-        f"{request.input_path}: no depth map (tried: a depth file, none given; depth embedded in the photo as "
-        f"{EMBEDDED_FORMATS}, none), so the depth is an approximation: the subject under the focus point in "
-        "front of a receding background; pass --depth FILE for a real one"
-    )
-    return two_plane_depth(loaded.linear, subject_hint(request.focus, size_hw)), [note]
+    notes = []
+    if source == "auto":
+        notes.append(
+            f"{request.input_path}: no depth map (tried: a depth file, none given; depth embedded in the photo as "
+            f"{EMBEDDED_FORMATS}, none), so the depth is an approximation: the subject under the focus point in "
+            "front of a receding background; pass --depth FILE for a real one"
+        )
+    return two_plane_depth(loaded.linear, subject_hint(request.focus, size_hw)), notes
 
 
 def subject_hint(focus: FocusSpec, size_hw: tuple[int, int]) -> SubjectHint:
@@ -267,6 +288,8 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
         icc_profile=loaded.icc_profile,
         overwrite=request.overwrite,
     )
+    if request.save_depth or request.save_depth_npy:
+        save_depth(depth, request.output_path, with_npy=request.save_depth_npy, overwrite=request.overwrite)
     timings["write"] = _now() - start
     return ImageResult(
         input_path=request.input_path,

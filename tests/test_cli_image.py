@@ -219,3 +219,32 @@ main()
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 130 and "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["depth.png", "photo.png"]
+
+
+def test_forced_depth_sources_and_saved_depth(tmp_path: Path, photo_with_depth: tuple[Path, Path]) -> None:
+    photo, _ = photo_with_depth
+    code, _, err = invoke("image", str(photo), "--depth", "embedded")
+    assert code == 1 and "holds no depth" in err and "--depth embedded" in err
+    out = tmp_path / "two.png"
+    code, stdout, err = invoke(
+        "image",
+        str(photo),
+        "--depth",
+        "two-plane",
+        "--focus",
+        "10,10",
+        "-o",
+        str(out),
+        "--json",
+        "--save-depth",
+        "--save-depth-npy",
+    )
+    assert code == 0, err
+    record = json.loads(stdout)
+    assert record["depth_source"] == "approximate:two-plane" and record["notes"] == []  # forced: no note
+    with Image.open(tmp_path / "two-depth.png") as saved, Image.open(tmp_path / "two-depth-preview.png") as preview:
+        assert saved.mode.startswith("I;16") and saved.size == (48, 32) and preview.mode == "RGB"
+        disparity = np.asarray(saved).astype(float) / 65535
+    stored = np.load(tmp_path / "two-depth.npy")
+    assert stored.dtype == np.float32 and stored.shape == (32, 48)
+    assert np.abs(stored - disparity).max() < 1e-4 and 0.0 <= stored.min() < stored.max() <= 1.0

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from refocus_cli.aperture import ApertureShape
     from refocus_cli.pipeline import FocusSpec, ImageRequest
 
+FORCED_DEPTH_SOURCES = ("embedded", "two-plane")
 DEPTH, FOCUS, BLUR, APERTURE, OUTPUT, RUNTIME = "Depth", "Focus", "Blur", "Aperture", "Output", "Runtime"
 
 
@@ -110,10 +111,20 @@ def image_command(
     depth: Annotated[
         Path | None,
         typer.Option(
-            help="Depth map (8/16-bit PNG, float TIFF, .npy, .pfm); a folder of <stem>.* for batches.",
+            help="Depth map (8/16-bit PNG, float TIFF, .npy, .pfm); a folder of <stem>.* for batches; or a source "
+            "to force: embedded (depth stored in the photo) or two-plane (the approximation).",
             rich_help_panel=DEPTH,
         ),
     ] = None,
+    save_depth: Annotated[
+        bool,
+        typer.Option(
+            help="Also write the depth used: <output>-depth.png (16-bit) and a colour preview.", rich_help_panel=DEPTH
+        ),
+    ] = False,
+    save_depth_npy: Annotated[
+        bool, typer.Option(help="Also write the depth used as <output>-depth.npy (float32).", rich_help_panel=DEPTH)
+    ] = False,
     depth_kind: Annotated[
         DepthKind | None,
         typer.Option(
@@ -257,12 +268,16 @@ def image_command(
         threshold=float(_default(highlight_threshold, settings, "highlight_threshold", 0.8)),
     )
     kind = (depth_kind.value if depth_kind else None) or settings.image.get("depth_kind", "auto")
+    forced_source = str(depth) if depth is not None and str(depth) in FORCED_DEPTH_SOURCES else None
 
     def request_for(source: Path, out: Path) -> ImageRequest:
         return ImageRequest(
             input_path=source,
             output_path=out,
-            depth_path=depth_for(source, depth, len(sources) > 1),
+            depth_path=None if forced_source else depth_for(source, depth, len(sources) > 1),
+            depth_source=forced_source or "auto",
+            save_depth=save_depth,
+            save_depth_npy=save_depth_npy,
             depth_kind=kind,
             focus=focus_spec,
             blur_k_px=blur_k,
