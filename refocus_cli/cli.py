@@ -2,21 +2,42 @@
 
 Heavy libraries (torch, av, diffusers) are imported inside the commands, never here: `refocus --help` and
 shell completion (which runs the program on every TAB) stay fast.
+
+A new subcommand is a module in `refocus_cli/commands/` and two lines here: its import and its registration.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from refocus_cli import __version__
+from refocus_cli.commands import debug_enabled
 from refocus_cli.commands.image import image_command
 from refocus_cli.errors import RefocusError
 
+
+class RefocusGroup(TyperGroup):
+    """The one place a RefocusError becomes `refocus: error: <message>` on stderr and its exit code.
+
+    With `REFOCUS_DEBUG=1` the error goes on, with its traceback.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RefocusError as error:
+            if debug_enabled():
+                raise
+            typer.echo(f"refocus: error: {error}", err=True)
+            raise typer.Exit(error.exit_code) from None
+
+
 app = typer.Typer(
+    cls=RefocusGroup,
     name="refocus",
     help="Refocus photos after capture: any focus point, any amount of lens blur, real optics.",
     no_args_is_help=True,
@@ -43,16 +64,11 @@ def _root(
 
 
 def main() -> None:
-    """Console entry point: user errors become `refocus: error: <message>` and exit code 1."""
+    """Console entry point: user errors become `refocus: error: <message>` and exit code 1 (see RefocusGroup)."""
     try:
-        app()
-    except RefocusError as error:
-        if os.environ.get("REFOCUS_DEBUG"):
-            raise
-        print(f"refocus: error: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
+        app(prog_name="refocus")
     except KeyboardInterrupt:  # outputs are written atomically: nothing half-written is left behind
-        if os.environ.get("REFOCUS_DEBUG"):
+        if debug_enabled():
             raise
         print("refocus: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -4,7 +4,7 @@ Precedence, lowest first: built-in defaults, the user config (`$REFOCUS_CONFIG`,
 `$XDG_CONFIG_HOME/refocus/config.toml`, else `~/.config/refocus/config.toml`), `--config FILE`, then the
 options given on the command line.
 
-    [image]                 # defaults for `refocus image`, by long option name
+    [image]                 # defaults for `refocus image`, by long option name ('-' written '_')
     blur = 12
     aperture = "polygon"
     blades = 7
@@ -13,13 +13,20 @@ options given on the command line.
     focal_length = 85
     fnumber = 1.4
     sensor_width = 36
+    blades = 9
+
+The keys, their types, ranges and built-in values are the fields of `ImageDefaults` and `Preset`: the one table
+that both the validation of config files and the command's defaults come from.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -30,38 +37,93 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-IMAGE_OPTION_TYPES: dict[str, tuple[type, ...]] = {
-    "blur": (int, float),
-    "depth_kind": (str,),
-    "aperture": (str,),
-    "blades": (int,),
-    "rotation": (int, float),
-    "aspect": (int, float),
-    "highlights": (int, float),
-    "highlight_threshold": (int, float),
-    "suffix": (str,),
-    "format": (str,),
-    "device": (str,),
-    "quality": (str,),
-    "preset": (str,),
-}
-"""Keys of the [image] table (option names with '-' as '_') and the TOML types each accepts."""
 
-PRESET_KEYS: dict[str, str] = {
+class DepthKind(str, Enum):
+    auto = "auto"
+    depth = "depth"
+    disparity = "disparity"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Quality(str, Enum):
+    fast = "fast"
+    fine = "fine"
+
+
+class OutputFormat(str, Enum):
+    jpg = "jpg"
+    png = "png"
+    tif = "tif"
+    webp = "webp"
+
+
+NON_NEGATIVE = {"min": 0.0}
+POSITIVE = {"positive": True}
+
+
+@dataclass(frozen=True)
+class ImageDefaults:
+    """Built-in defaults of the `refocus image` options that a config's [image] table may set.
+
+    Each field is a long option name with '-' written '_'; None means "not set" (the command decides).
+    """
+
+    blur: float = field(default=8.0, metadata=NON_NEGATIVE)
+    preset: str | None = None
+    depth_kind: DepthKind = DepthKind.auto
+    aperture: str | None = None  # disc, or polygon when blades are given
+    blades: int | None = None
+    rotation: float = 0.0
+    aspect: float = 1.0
+    highlights: float = field(default=0.0, metadata=NON_NEGATIVE)
+    highlight_threshold: float = 0.8
+    suffix: str = "_refocus"
+    format: OutputFormat | None = None  # the input's own
+    quality: Quality = Quality.fast
+    device: Device = Device.auto
+
+
+DEFAULT_BLADES = 6
+"""Blades of a polygon aperture when no option, preset or config says how many."""
+
+CAMERA_FIELDS: dict[str, str] = {
     "fnumber": "f_number",
     "focal_length": "focal_length_mm",
     "sensor_width": "sensor_width_mm",
     "focus_distance": "focus_distance_m",
 }
-"""Keys of a [presets.NAME] table -> PartialCamera field."""
+"""Physical options (and preset keys) -> PartialCamera field."""
 
-BUILTIN_PRESETS: dict[str, dict[str, float]] = {
-    "portrait-85": {"focal_length": 85.0, "fnumber": 1.4, "sensor_width": 36.0},
-    "portrait-50": {"focal_length": 50.0, "fnumber": 1.8, "sensor_width": 36.0},
-    "macro-100": {"focal_length": 100.0, "fnumber": 2.8, "sensor_width": 36.0},
-    "wide-35": {"focal_length": 35.0, "fnumber": 2.0, "sensor_width": 36.0},
-    "tele-135": {"focal_length": 135.0, "fnumber": 2.0, "sensor_width": 36.0},
-    "phone": {"focal_length": 6.9, "fnumber": 1.8, "sensor_width": 9.8},
+
+@dataclass(frozen=True)
+class Preset:
+    """A named lens for physical mode: camera settings (mm, m) and, optionally, its iris."""
+
+    fnumber: float | None = field(default=None, metadata=POSITIVE)
+    focal_length: float | None = field(default=None, metadata=POSITIVE)
+    sensor_width: float | None = field(default=None, metadata=POSITIVE)
+    focus_distance: float | None = field(default=None, metadata=POSITIVE)
+    aperture: str | None = None
+    blades: int | None = None
+
+    def camera_fields(self) -> dict[str, float]:
+        """The PartialCamera keyword arguments this preset sets."""
+        values = {camera: getattr(self, key) for key, camera in CAMERA_FIELDS.items()}
+        return {camera: value for camera, value in values.items() if value is not None}
+
+
+BUILTIN_PRESETS: dict[str, Preset] = {
+    "portrait-85": Preset(fnumber=1.4, focal_length=85.0, sensor_width=36.0),
+    "portrait-50": Preset(fnumber=1.8, focal_length=50.0, sensor_width=36.0),
+    "macro-100": Preset(fnumber=2.8, focal_length=100.0, sensor_width=36.0),
+    "wide-35": Preset(fnumber=2.0, focal_length=35.0, sensor_width=36.0),
+    "tele-135": Preset(fnumber=2.0, focal_length=135.0, sensor_width=36.0),
+    "phone": Preset(fnumber=1.8, focal_length=6.9, sensor_width=9.8),  # a 26 mm-equivalent phone main camera
 }
 
 
@@ -69,14 +131,22 @@ BUILTIN_PRESETS: dict[str, dict[str, float]] = {
 class Config:
     """Merged configuration: [image] defaults and every preset by name."""
 
-    image: dict[str, Any] = field(default_factory=dict)
-    presets: dict[str, dict[str, float]] = field(default_factory=lambda: dict(BUILTIN_PRESETS))
+    image: ImageDefaults = field(default_factory=ImageDefaults)
+    presets: Mapping[str, Preset] = field(default_factory=lambda: dict(BUILTIN_PRESETS))
 
-    def preset(self, name: str) -> dict[str, float]:
+    def preset(self, name: str) -> Preset:
         if name not in self.presets:
-            known = ", ".join(sorted(self.presets))
-            raise SettingsError(f"unknown preset {name!r} (known: {known})")
+            raise SettingsError(f"unknown --preset {name!r} (known: {', '.join(sorted(self.presets))})")
         return self.presets[name]
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """What one file sets: the [image] keys it names (validated) and its presets."""
+
+    path: Path
+    image: Mapping[str, Any]
+    presets: Mapping[str, Preset]
 
 
 def user_config_path() -> Path:
@@ -89,23 +159,32 @@ def user_config_path() -> Path:
 
 def load_config(extra: Path | None = None) -> Config:
     """Built-ins, then the user config if present, then `extra` (which must exist)."""
-    config = Config()
+    files = []
     user = user_config_path()
     if user.is_file():
-        config = merge(config, read_config_file(user))
+        files.append(read_config_file(user))
     if extra is not None:
         if not extra.is_file():
             raise SettingsError(f"{extra}: config file not found")
-        config = merge(config, read_config_file(extra))
+        files.append(read_config_file(extra))
+    config = Config()
+    for layer in files:
+        config = Config(replace(config.image, **layer.image), {**config.presets, **layer.presets})
+    _check_preset_name(config, files)
     return config
 
 
-def merge(base: Config, top: Config) -> Config:
-    """`top`'s values win; presets are merged by name."""
-    return Config(image={**base.image, **top.image}, presets={**base.presets, **top.presets})
+def _check_preset_name(config: Config, files: list[ConfigFile]) -> None:
+    """An [image] preset must name a preset that some layer defines."""
+    name = config.image.preset
+    if name is not None and name not in config.presets:
+        path = next(layer.path for layer in reversed(files) if "preset" in layer.image)
+        raise SettingsError(
+            f"{path}: image.preset {name!r} is not a preset (known: {', '.join(sorted(config.presets))})"
+        )
 
 
-def read_config_file(path: Path) -> Config:
+def read_config_file(path: Path) -> ConfigFile:
     """Parse and validate one TOML file; any problem is a SettingsError naming the file and the key."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -116,28 +195,50 @@ def read_config_file(path: Path) -> Config:
     unknown = set(data) - {"image", "presets"}
     if unknown:
         raise SettingsError(f"{path}: unknown table {sorted(unknown)[0]!r} (expected [image] and [presets.NAME])")
-    image = _checked_table(path, "image", data.get("image", {}), IMAGE_OPTION_TYPES)
-    presets_table = data.get("presets", {})
-    if not isinstance(presets_table, dict):
+    presets = data.get("presets", {})
+    if not isinstance(presets, dict):
         raise SettingsError(f"{path}: presets must be a table of [presets.NAME] tables")
-    number = (int, float)
-    presets = {
-        name: {
-            k: float(v)
-            for k, v in _checked_table(path, f"presets.{name}", table, dict.fromkeys(PRESET_KEYS, number)).items()
-        }
-        for name, table in presets_table.items()
-    }
-    return Config(image=image, presets=presets)
+    return ConfigFile(
+        path=path,
+        image=checked_table(path, "image", data.get("image", {}), ImageDefaults),
+        presets={
+            name: Preset(**checked_table(path, f"presets.{name}", table, Preset)) for name, table in presets.items()
+        },
+    )
 
 
-def _checked_table(path: Path, name: str, table: Any, types: dict[str, tuple[type, ...]]) -> dict[str, Any]:
+def checked_table(path: Path, name: str, table: Any, schema: type) -> dict[str, Any]:
+    """The keys of a TOML table as `schema`'s fields want them, or a SettingsError naming file and key."""
     if not isinstance(table, dict):
         raise SettingsError(f"{path}: {name} must be a table")
+    known = {f.name: f for f in fields(schema)}
+    hints = typing.get_type_hints(schema)
+    values = {}
     for key, value in table.items():
-        if key not in types:
-            raise SettingsError(f"{path}: unknown key {name}.{key} (known: {', '.join(sorted(types))})")
-        if isinstance(value, bool) or not isinstance(value, types[key]):
-            kind = "a number" if float in types[key] else "a whole number" if int in types[key] else "a string"
-            raise SettingsError(f"{path}: {name}.{key} must be {kind}")
-    return dict(table)
+        if key not in known:
+            raise SettingsError(f"{path}: unknown key {name}.{key} (known: {', '.join(known)})")
+        values[key] = _coerced(f"{path}: {name}.{key}", value, hints[key], known[key].metadata)
+    return values
+
+
+_KIND_NAMES = {float: "a number", int: "a whole number", str: "a string"}
+
+
+def _coerced(where: str, value: Any, annotation: Any, limits: Mapping[str, Any]) -> Any:
+    """`value` as the field's type (float, int, str or an Enum, optionally None), within its limits."""
+    kind = next(arg for arg in typing.get_args(annotation) or (annotation,) if arg is not type(None))
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        choices = [str(member.value) for member in kind]
+        if value not in choices:
+            raise SettingsError(f"{where} must be one of {', '.join(choices)}")
+        return kind(value)
+    accepted = (int, float) if kind is float else kind
+    if isinstance(value, bool) or not isinstance(value, accepted):
+        raise SettingsError(f"{where} must be {_KIND_NAMES[kind]}")
+    if kind is float:
+        value = float(value)
+    if "min" in limits and value < limits["min"]:
+        raise SettingsError(f"{where} must be {limits['min']:g} or more, got {value:g}")
+    if limits.get("positive") and value <= 0:
+        raise SettingsError(f"{where} must be positive, got {value:g}")
+    return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +20,8 @@ runner = CliRunner()
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
-    """Run `refocus ARGS` in-process, the way `main()` does; returns (exit code, stdout, stderr)."""
-    from refocus_cli.errors import RefocusError
-
+    """Run `refocus ARGS` in-process; returns (exit code, stdout, stderr) as a user would see them."""
     result = runner.invoke(app, list(args))
-    if isinstance(result.exception, RefocusError):  # what main() turns into one line
-        return result.exception.exit_code, result.stdout, f"refocus: error: {result.exception}"
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -124,50 +121,118 @@ def _truncated_jpeg(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(
-    ("make_args", "code", "message"),
-    [
-        (lambda t, p, d: ["image", str(t / "missing.jpg"), "--depth", str(d)], 1, "missing.jpg: no such file"),
-        (lambda t, p, d: ["image", str(t / "empty"), "--depth", str(d)], 1, "folder holds no images"),
-        (lambda t, p, d: ["image", str(t / "notes.jpg"), "--depth", str(d)], 1, "notes.jpg: not an image"),
-        (lambda t, p, d: ["image", str(_truncated_jpeg(t)), "--depth", str(d)], 1, "cut.jpg: corrupt or truncated"),
-        (lambda t, p, d: ["image", str(p), "--depth", str(d), "--focus", "90,10"], 1, "outside the image"),
-        (lambda t, p, d: ["image", str(p), "--depth", str(d), "--blur", "-2"], 1, "--blur must be zero or positive"),
-        (
-            lambda t, p, d: ["image", str(p), str(d), "--depth", str(t), "-o", str(t / "x.png")],
-            1,
-            "-o names one output",
-        ),
-        (lambda t, p, d: ["image", str(p), "--depth", str(d), "-o", str(p)], 1, "would overwrite an input"),
-        (lambda t, p, d: ["image", str(p), "--depth", str(d), "--suffix", ""], 1, "would overwrite an input"),
-        (
-            lambda t, p, d: ["image", str(p), "--depth", str(d), "-o", str(t / "exists.png")],
-            1,
-            "exists; pass --overwrite",
-        ),
-        (lambda t, p, d: ["image", str(p), "--depth", str(p)], 1, "colour channels that differ"),
-        (lambda t, p, d: ["image", str(p), "--depth", str(d), "--preset", "nope"], 1, "unknown preset 'nope'"),
-        (lambda t, p, d: ["image", str(p), "--depth", str(d), "--config", str(t / "bad.toml")], 1, "invalid TOML"),
-        (lambda t, p, d: ["image", str(p), "--depth", str(d), "--blades", "2"], 1, "--blades must be 3 or more"),
-        (lambda t, p, d: ["image", str(p), "--depth", str(d), "--focus", "1,2,3"], 2, "X,Y or X,Y,W,H"),
-        (lambda t, p, d: ["image", str(p), "--depth", str(d), "--blur", "3", "--fnumber", "2"], 2, "not both"),
-        (lambda t, p, d: ["image", str(p), "--depth", str(d), "--focus", "1,2", "--focus-depth", "0.3"], 2, "not both"),
-        (lambda t, p, d: ["image", str(p), "--depth", str(d), "--device", "tpu"], 2, "tpu"),
-    ],
-)
+BAD_INPUTS = [
+    # (arguments after `refocus image`: {t} is a scratch folder, {p} a good photo, {d} its depth), exit code, message
+    ("{t}/missing.jpg --depth {d}", 1, "missing.jpg: no such file"),
+    ("{t}/empty --depth {d}", 1, "empty: folder holds no images"),
+    ("{t}/*.heic --depth {d}", 1, "*.heic: no file matches this pattern"),
+    ("{t}/notes.jpg --depth {d}", 1, "notes.jpg: not an image"),
+    ("{t}/cut.jpg --depth {d}", 1, "cut.jpg: corrupt or truncated"),
+    ("{p} --depth {t}/missing.png", 1, "missing.png: no such file"),
+    ("{p} --depth {p}", 1, "photo.png: depth map has colour channels that differ"),
+    ("{p} --depth {d} --focus 90,10", 1, "photo.png: --focus point 90,10 is outside the image"),
+    ("{p} --depth {d} --focus-depth 1.5", 1, "--focus-depth must be a disparity between 0 and 1, got 1.5"),
+    ("{p} --depth {d} --blur -2", 1, "--blur must be zero or positive, got -2"),
+    ("{p} --depth {d} --blur nan", 1, "--blur must be zero or positive, got nan"),
+    ("{p} --depth {d} --fnumber -2", 1, "--fnumber must be positive, got -2"),
+    ("{p} {d} --depth {t} -o {t}/x.png", 1, "-o names one output but 2 inputs were given"),
+    ("{p} --depth {d} -o {p}", 1, "photo.png: would overwrite an input"),
+    ("{p} --depth {d} --suffix=", 1, "photo.png: would overwrite an input"),
+    ("{p} --depth {d} -o {t}/exists.png", 1, "exists.png: exists; pass --overwrite"),
+    ("{p} --depth {d} --out-dir {p}", 1, "photo.png: is not a folder"),
+    ("{p} --depth {d} --preset nope", 1, "unknown --preset 'nope' (known: macro-100"),
+    ("{p} --depth {d} --config {t}/bad.toml", 1, "bad.toml: invalid TOML"),
+    ("{p} --depth {d} --config {t}/typed.toml", 1, "typed.toml: image.blur must be a number"),
+    ("{p} --depth {d} --config {t}/none.toml", 1, "none.toml: config file not found"),
+    ("{p} --depth {d} --blades 2", 1, "--blades must be 3 or more"),
+    ("{p} --depth {d} --out-dir {t}/new --blades 2", 1, "--blades must be 3 or more"),
+    ("{p} --depth {d} --aperture {t}/missing.png", 1, "missing.png: no such file"),
+    ("{p} --depth {d} --focus 1,2,3", 2, "Invalid value for --focus: expected X,Y or X,Y,W,H"),
+    ("{p} --depth {d} --focus 1,2,0,5", 2, "Invalid value for --focus: expected X,Y or X,Y,W,H in pixels (W, H > 0)"),
+    ("{p} --depth {d} --blur 3 --fnumber 2", 2, "Invalid value for --blur: give --blur or the physical options"),
+    ("{p} --depth {d} --blur 3 --preset phone", 2, "Invalid value for --blur: give --blur or the physical options"),
+    ("{p} --depth {d} --focus 1,2 --focus-depth 0.3", 2, "--focus-depth: give --focus or --focus-depth, not both"),
+    ("{p} --depth {d} -o {t}/a.png --out-dir {t}/o", 2, "Invalid value for -o: give -o or --out-dir, not both"),
+    ("{p} --depth {d} --device tpu", 2, "Invalid value for '--device'"),
+    ("{p} --depth {d} --blur big", 2, "Invalid value for '--blur'"),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), BAD_INPUTS)
 def test_bad_input_is_one_clear_line(
-    tmp_path: Path, photo_with_depth: tuple[Path, Path], make_args, code: int, message: str
+    tmp_path: Path, photo_with_depth: tuple[Path, Path], args: str, code: int, message: str
 ) -> None:
     photo, depth = photo_with_depth
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.jpg").write_text("not a photo")
+    _truncated_jpeg(tmp_path)
     (tmp_path / "exists.png").write_bytes(b"keep")
     (tmp_path / "bad.toml").write_text("[image\nblur = ")
-    result_code, _, err = invoke(*make_args(tmp_path, photo, depth))
+    (tmp_path / "typed.toml").write_text("[image]\nblur = 'big'\n")
+    before = sorted(tmp_path.rglob("*"))
+    result_code, out, err = invoke("image", *args.format(t=tmp_path, p=photo, d=depth).split())
     assert result_code == code
     assert message in " ".join(err.split())  # rich may wrap usage errors in a box
-    assert "Traceback" not in err
+    if code == 1:
+        assert err.count("\n") == 1 and err.startswith("refocus: error: ")
+    assert "Traceback" not in err and out == ""
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, nothing removed
     assert (tmp_path / "exists.png").read_bytes() == b"keep"
+
+
+def test_cuda_asked_for_but_absent_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, photo_with_depth: tuple[Path, Path]
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    photo, depth = photo_with_depth
+    code, _, err = invoke("image", str(photo), "--depth", str(depth), "--device", "cuda")
+    assert code == 1
+    assert err == "refocus: error: --device cuda asked for, but no CUDA device is available (use --device cpu)\n"
+    code, out, err = invoke("image", str(photo), "--depth", str(depth), "--device", "auto", "--json")
+    assert code == 0 and json.loads(out)["device"] == "cpu"
+
+
+def _png_header(path: Path) -> tuple[int, int, int]:
+    """(width, height, bits per sample) from a PNG's IHDR chunk."""
+    width, height, bits = struct.unpack(">IIB", path.read_bytes()[16:25])
+    return width, height, bits
+
+
+def test_sixteen_bit_photo_stays_sixteen_bit(tmp_path: Path, photo_with_depth: tuple[Path, Path]) -> None:
+    from refocus_cli.io.images import png16_bytes
+
+    _, depth = photo_with_depth
+    photo = tmp_path / "deep.png"
+    photo.write_bytes(png16_bytes(np.random.default_rng(1).integers(0, 65536, (32, 48, 3), dtype=np.uint16)))
+    out = tmp_path / "deep-out.png"
+    code, _, err = invoke("image", str(photo), "--depth", str(depth), "--focus", "10,10", "-o", str(out))
+    assert code == 0, err
+    assert _png_header(photo) == _png_header(out) == (48, 32, 16)
+
+
+def test_one_output_and_out_dir_naming(tmp_path: Path, photo_with_depth: tuple[Path, Path]) -> None:
+    photo, depth = photo_with_depth
+    out_dir = tmp_path / "new" / "folder"
+    code, _, err = invoke("image", str(photo), "--depth", str(depth), "--out-dir", str(out_dir), "--quiet")
+    assert code == 0 and err == ""
+    assert [p.name for p in out_dir.iterdir()] == ["photo_refocus.png"]
+    code, _, err = invoke("image", str(photo), "--depth", str(depth), "--out-dir", str(out_dir))
+    assert code == 1 and "photo_refocus.png: exists; pass --overwrite" in err
+    assert invoke("image", str(photo), "--depth", str(depth), "--out-dir", str(out_dir), "--overwrite")[0] == 0
+
+
+def test_glob_the_shell_left_alone(tmp_path: Path, photo_with_depth: tuple[Path, Path]) -> None:
+    photo, depth = photo_with_depth
+    depths = tmp_path / "depths"
+    depths.mkdir()
+    for name in ("x1", "x2"):
+        (tmp_path / f"{name}.png").write_bytes(photo.read_bytes())
+        (depths / f"{name}.png").write_bytes(depth.read_bytes())
+    code, out, _ = invoke("image", str(tmp_path / "x*.png"), "--depth", str(depths), "--json", "--blur", "2")
+    assert code == 0
+    assert [Path(json.loads(line)["output"]).name for line in out.splitlines()] == ["x1_refocus.png", "x2_refocus.png"]
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -248,3 +313,15 @@ def test_forced_depth_sources_and_saved_depth(tmp_path: Path, photo_with_depth: 
     stored = np.load(tmp_path / "two-depth.npy")
     assert stored.dtype == np.float32 and stored.shape == (32, 48)
     assert np.abs(stored - disparity).max() < 1e-4 and 0.0 <= stored.min() < stored.max() <= 1.0
+
+
+def test_folder_inputs_are_its_images_sorted_not_recursive(tmp_path: Path) -> None:
+    from refocus_cli.commands.inputs import expand_inputs, output_path_for
+
+    for name in ("b.JPG", "a.heic", "c.tiff", "notes.txt", "sub/d.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = expand_inputs([str(tmp_path), str(tmp_path / "c.tiff")])
+    assert [p.name for p in found] == ["a.heic", "b.JPG", "c.tiff"]  # each file once
+    name = output_path_for(found[0], output=None, out_dir=None, suffix="_r", extension=None).name
+    assert name == "a_r.jpg"  # HEIC is read, not written: JPEG unless --format says otherwise

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import json
-import os
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from refocus_cli.commands import debug_enabled
 from refocus_cli.commands.inputs import check_outputs, depth_for, expand_inputs, output_path_for
-from refocus_cli.config import PRESET_KEYS, Config, load_config
+from refocus_cli.config import (
+    CAMERA_FIELDS,
+    DEFAULT_BLADES,
+    Config,
+    DepthKind,
+    Device,
+    ImageDefaults,
+    OutputFormat,
+    Preset,
+    Quality,
+    load_config,
+)
 from refocus_cli.errors import OutputError, RefocusError, SettingsError
 
 if TYPE_CHECKING:
@@ -23,30 +34,8 @@ if TYPE_CHECKING:
 
 FORCED_DEPTH_SOURCES = ("embedded", "two-plane")
 DEPTH, FOCUS, BLUR, APERTURE, OUTPUT, RUNTIME = "Depth", "Focus", "Blur", "Aperture", "Output", "Runtime"
-
-
-class DepthKind(str, Enum):
-    auto = "auto"
-    depth = "depth"
-    disparity = "disparity"
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class Quality(str, Enum):
-    fast = "fast"
-    fine = "fine"
-
-
-class OutputFormat(str, Enum):
-    jpg = "jpg"
-    png = "png"
-    tif = "tif"
-    webp = "webp"
+DEFAULTS = ImageDefaults()  # the built-in defaults, named in the help texts
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,11 +56,13 @@ def parse_focus(text: str | None) -> FocusSpec:
         numbers = [float(part) for part in text.split(",")]
     except ValueError:
         numbers = []
+    if not all(math.isfinite(number) for number in numbers):
+        numbers = []
     if len(numbers) == 2:
         return FocusSpec(point_xy=(numbers[0], numbers[1]))
-    if len(numbers) == 4:
+    if len(numbers) == 4 and numbers[2] > 0 and numbers[3] > 0:
         return FocusSpec(box_xywh=(numbers[0], numbers[1], numbers[2], numbers[3]))
-    raise typer.BadParameter(f"expected X,Y or X,Y,W,H in pixels, got {text!r}", param_hint="--focus")
+    raise typer.BadParameter(f"expected X,Y or X,Y,W,H in pixels (W, H > 0), got {text!r}", param_hint="--focus")
 
 
 def aperture_from(name: str | None, blades: int | None, rotation: float, aspect: float) -> ApertureShape:
@@ -83,27 +74,40 @@ def aperture_from(name: str | None, blades: int | None, rotation: float, aspect:
     if name == "disc":
         return ApertureShape("disc", rotation_deg=rotation, aspect=aspect)
     if name == "polygon":
-        return ApertureShape("polygon", blades=blades or 6, rotation_deg=rotation, aspect=aspect)
+        return ApertureShape("polygon", blades=pick(blades, DEFAULT_BLADES), rotation_deg=rotation, aspect=aspect)
     from refocus_cli.io.images import read_image
 
     kernel = read_image(Path(name)).linear[0].mean(dim=0)
     return ApertureShape("custom", rotation_deg=rotation, aspect=aspect, custom=kernel)
 
 
-def physical_camera(options: dict[str, float | None], preset: dict[str, float]) -> Any:
-    """PartialCamera from a preset with the explicit physical options on top."""
+def aperture_choice(
+    aperture: str | None, blades: int | None, lens: Preset | None, defaults: ImageDefaults
+) -> tuple[str | None, int | None]:
+    """(aperture, blades) from the options, else the preset, else the config; --blades alone means polygon."""
+    if aperture is None and blades is not None:
+        return "polygon", blades
+    preset = lens or Preset()
+    return pick(aperture, pick(preset.aperture, defaults.aperture)), pick(preset.blades, defaults.blades)
+
+
+def physical_camera(options: dict[str, float | None], lens: Preset | None) -> Any:
+    """PartialCamera from a preset with the explicit physical options on top; each must be positive."""
     from refocus_cli.lens import PartialCamera
 
-    values = {PRESET_KEYS[key]: value for key, value in preset.items()}
-    values.update({PRESET_KEYS[key]: value for key, value in options.items() if value is not None})
+    values = lens.camera_fields() if lens is not None else {}
+    for key, value in options.items():
+        if value is None:
+            continue
+        if not 0 < value < math.inf:
+            raise SettingsError(f"--{key.replace('_', '-')} must be positive, got {value:g}")
+        values[CAMERA_FIELDS[key]] = value
     return PartialCamera(**values)
 
 
-def _default(value: Any, config: Config, key: str, builtin: Any) -> Any:
-    """The option if given, else the config's [image] value, else the built-in default."""
-    if value is not None:
-        return value
-    return config.image.get(key, builtin)
+def pick(option: T | None, default: T) -> T:
+    """The option if given, else the default (the config's value, else the built-in one)."""
+    return default if option is None else option
 
 
 def image_command(
@@ -148,7 +152,8 @@ def image_command(
     blur: Annotated[
         float | None,
         typer.Option(
-            help="CoC radius in pixels per unit disparity difference: r = K * |d - d_focus|. (default: 8)",
+            help="CoC radius in pixels per unit disparity difference: r = K * |d - d_focus|. "
+            f"(default: {DEFAULTS.blur:g})",
             rich_help_panel=BLUR,
             show_default=False,
         ),
@@ -178,7 +183,11 @@ def image_command(
     ] = None,
     blades: Annotated[
         int | None,
-        typer.Option(help="Iris blades (implies polygon). (default: 6)", rich_help_panel=APERTURE, show_default=False),
+        typer.Option(
+            help=f"Iris blades (implies polygon). (default: {DEFAULT_BLADES})",
+            rich_help_panel=APERTURE,
+            show_default=False,
+        ),
     ] = None,
     rotation: Annotated[
         float | None, typer.Option(help="Aperture rotation, degrees.", rich_help_panel=APERTURE)
@@ -201,7 +210,7 @@ def image_command(
     suffix: Annotated[
         str | None,
         typer.Option(
-            help="Added to the name: <stem><suffix><ext>. (default: _refocus)",
+            help=f"Added to the name: <stem><suffix><ext>. (default: {DEFAULTS.suffix})",
             rich_help_panel=OUTPUT,
             show_default=False,
         ),
@@ -214,14 +223,19 @@ def image_command(
     quality: Annotated[
         Quality | None,
         typer.Option(
-            help="fast, or fine: crisper rims on large bokeh at about 1.3x the render time. (default: fast)",
+            help="fast, or fine: crisper rims on large bokeh at about 1.3x the render time. "
+            f"(default: {DEFAULTS.quality.value})",
             rich_help_panel=RUNTIME,
             show_default=False,
         ),
     ] = None,
     device: Annotated[
         Device | None,
-        typer.Option(help="auto = CUDA when present. (default: auto)", rich_help_panel=RUNTIME, show_default=False),
+        typer.Option(
+            help=f"auto = CUDA when present. (default: {DEFAULTS.device.value})",
+            rich_help_panel=RUNTIME,
+            show_default=False,
+        ),
     ] = None,
     json_lines: Annotated[
         bool, typer.Option("--json", help="One JSON record per photo on stdout.", rich_help_panel=RUNTIME)
@@ -242,32 +256,30 @@ def image_command(
         "sensor_width": sensor_width,
         "focus_distance": focus_distance,
     }
-    blur_k, camera = blur_mode(blur, physical_options, preset, settings)
-    sources = expand_inputs(inputs)
-    outputs = plan_outputs(
-        sources,
-        output,
-        out_dir,
-        _default(suffix, settings, "suffix", "_refocus"),
-        format.value if format else settings.image.get("format"),
-    )
+    defaults = settings.image
+    lens = chosen_preset(preset, blur, physical_options, settings)
+    blur_k, camera = blur_mode(blur, physical_options, lens, defaults)
 
     from refocus_cli.highlights import HighlightSettings
     from refocus_cli.pipeline import ImageRequest, resolve_device
 
-    device_name = (device.value if device else None) or settings.image.get("device", "auto")
+    device_name = pick(device, defaults.device).value
     resolve_device(device_name)  # a missing CUDA is one line before any work
     shape = aperture_from(
-        _default(aperture, settings, "aperture", None),
-        _default(blades, settings, "blades", None),
-        float(_default(rotation, settings, "rotation", 0.0)),
-        float(_default(aspect, settings, "aspect", 1.0)),
+        *aperture_choice(aperture, blades, lens, defaults),
+        pick(rotation, defaults.rotation),
+        pick(aspect, defaults.aspect),
     )
     boost = HighlightSettings(
-        boost=float(_default(highlights, settings, "highlights", 0.0)),
-        threshold=float(_default(highlight_threshold, settings, "highlight_threshold", 0.8)),
+        boost=pick(highlights, defaults.highlights),
+        threshold=pick(highlight_threshold, defaults.highlight_threshold),
     )
-    kind = (depth_kind.value if depth_kind else None) or settings.image.get("depth_kind", "auto")
+    kind = pick(depth_kind, defaults.depth_kind).value
+    sources = expand_inputs(inputs)  # the output folder is made only once every setting is valid
+    extension = pick(format, defaults.format)
+    outputs = plan_outputs(
+        sources, output, out_dir, pick(suffix, defaults.suffix), extension.value if extension else None
+    )
     forced_source = str(depth) if depth is not None and str(depth) in FORCED_DEPTH_SOURCES else None
 
     def request_for(source: Path, out: Path) -> ImageRequest:
@@ -286,7 +298,7 @@ def image_command(
             highlights=boost,
             device=device_name,
             overwrite=overwrite,
-            quality=(quality.value if quality else None) or settings.image.get("quality", "fast"),
+            quality=pick(quality, defaults.quality).value,
         )
 
     failures = run_batch(list(zip(sources, outputs, strict=True)), request_for, json_lines=json_lines, quiet=quiet)
@@ -307,29 +319,41 @@ def focus_from(focus: str | None, focus_depth: float | None) -> FocusSpec:
         return spec
     if spec != FocusSpec():
         raise typer.BadParameter("give --focus or --focus-depth, not both", param_hint="--focus-depth")
+    if not 0.0 <= focus_depth <= 1.0:
+        raise SettingsError(f"--focus-depth must be a disparity between 0 and 1, got {focus_depth:g}")
     return FocusSpec(disparity=focus_depth)
 
 
-def blur_mode(
-    blur: float | None, physical_options: dict[str, float | None], preset: str | None, settings: Config
-) -> tuple[float | None, Any]:
-    """(K, camera): relative blur K, or None and the camera of physical mode (any physical option or preset)."""
-    preset_name = preset or (None if blur is not None else settings.image.get("preset"))
-    physical = preset_name is not None or any(v is not None for v in physical_options.values())
-    if blur is not None and physical:
+def chosen_preset(
+    preset: str | None, blur: float | None, physical_options: dict[str, float | None], settings: Config
+) -> Preset | None:
+    """The lens preset in use: --preset, else the config's (unless --blur asks for relative blur)."""
+    if blur is not None and (preset is not None or any(v is not None for v in physical_options.values())):
         raise typer.BadParameter(
             "give --blur or the physical options (--fnumber, ..., --preset), not both", param_hint="--blur"
         )
-    blur_k = None if physical else float(_default(blur, settings, "blur", 8.0))
-    if blur_k is not None and blur_k < 0:
+    name = preset if preset is not None else None if blur is not None else settings.image.preset
+    return None if name is None else settings.preset(name)
+
+
+def blur_mode(
+    blur: float | None, physical_options: dict[str, float | None], lens: Preset | None, defaults: ImageDefaults
+) -> tuple[float | None, Any]:
+    """(K, camera): relative blur K, or None and the camera of physical mode (any physical option or preset)."""
+    if lens is not None or any(v is not None for v in physical_options.values()):
+        return None, physical_camera(physical_options, lens)
+    blur_k = pick(blur, defaults.blur)
+    if not 0 <= blur_k < math.inf:
         raise SettingsError(f"--blur must be zero or positive, got {blur_k:g}")
-    return blur_k, physical_camera(physical_options, settings.preset(preset_name) if preset_name else {})
+    return blur_k, physical_camera({}, None)
 
 
 def plan_outputs(
     sources: list[Path], output: Path | None, out_dir: Path | None, suffix: str, extension: str | None
 ) -> list[Path]:
     """One output path per input; the folder is made; inputs are never targets."""
+    if output is not None and out_dir is not None:
+        raise typer.BadParameter("give -o or --out-dir, not both", param_hint="-o")
     if output is not None and len(sources) > 1:
         raise SettingsError(f"-o names one output but {len(sources)} inputs were given; use --out-dir")
     if out_dir is not None:
@@ -358,7 +382,7 @@ def run_batch(
             try:
                 result = refocus_image_file(request_for(source, out))
             except RefocusError as error:
-                if os.environ.get("REFOCUS_DEBUG"):
+                if debug_enabled():
                     raise
                 failures.append(Failure(source, str(error)))
                 if json_lines:

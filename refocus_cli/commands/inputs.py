@@ -7,7 +7,9 @@ from pathlib import Path
 
 from refocus_cli.errors import InputError, OutputError, SettingsError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic"})
+READ_ONLY_SUFFIXES = {".heic": ".jpg"}
+"""Input formats we do not write -> the extension their outputs get when --format does not say."""
 DEPTH_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".pfm")
 
 
@@ -22,7 +24,7 @@ def expand_inputs(items: list[str]) -> list[Path]:
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
-                raise InputError(path, "folder holds no images (.jpg, .png, .tif, .webp)")
+                raise InputError(path, "folder holds no images (.jpg, .png, .tif, .webp, .heic)")
             paths.extend(found)
         elif not path.exists() and glob.has_magic(item):
             matches = sorted(Path(p) for p in glob.glob(item))
@@ -40,7 +42,7 @@ def output_path_for(
     """Where one input's result goes: -o, else out_dir/<stem><suffix><ext>, else beside the input."""
     if output is not None:
         return output
-    ext = f".{extension.lstrip('.')}" if extension else source.suffix
+    ext = f".{extension.lstrip('.')}" if extension else READ_ONLY_SUFFIXES.get(source.suffix.lower(), source.suffix)
     name = f"{source.stem}{suffix}{ext}"
     return (out_dir / name) if out_dir is not None else source.with_name(name)
 
