@@ -49,11 +49,6 @@ class ApertureShape:
             if float(self.custom.min()) < 0 or float(self.custom.sum()) <= 0:
                 raise SettingsError("a custom aperture image must be non-negative and not all black")
 
-    @property
-    def is_point_symmetric(self) -> bool:
-        """True when the shape equals itself turned by 180° (blur in front of and behind focus look alike)."""
-        return self.kind == "disc" or (self.kind == "polygon" and self.blades % 2 == 0)
-
 
 def _unit_axes(u: torch.Tensor, v: torch.Tensor, shape: ApertureShape) -> tuple[torch.Tensor, torch.Tensor]:
     """Undo anamorphic squeeze and rotation: coordinates in the shape's own frame."""
