@@ -1,7 +1,9 @@
 """Auto-focus: where to focus when the user does not say.
 
 First what the photo says: Google's GFocus focal point (XMP `GFocus:FocalPointX/Y`, fractions of the
-frame). Then a rule on the depth map: the nearest sizeable region near the centre. Candidate regions are
+frame), then the EXIF SubjectArea (a point, circle or rectangle: its centre) or SubjectLocation, which are in
+the stored pixel grid (scaled from PixelX/YDimension when the file was resized, turned as Orientation says).
+Then a rule on the depth map: the nearest sizeable region near the centre. Candidate regions are
 the connected pieces of the nearest part of the scene (disparity within the top 35% of the range); each is
 scored by its mean disparity, the square root of its area and a Gaussian of its centroid's distance from the
 frame's centre (sigma 35% of the diagonal), and regions under 0.5% of the frame are ignored as specks. The
@@ -25,6 +27,8 @@ WORK_SIDE_PX = 256
 NEAR_FRACTION = 0.35
 MIN_AREA_FRACTION = 0.005
 CENTRE_SIGMA = 0.35
+EXIF_IFD, ORIENTATION = 0x8769, 0x0112
+SUBJECT_AREA, SUBJECT_LOCATION, PIXEL_X, PIXEL_Y = 0x9214, 0xA214, 0xA002, 0xA003
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,11 @@ class AutoFocus:
 
 
 def focus_from_photo(path: Path, size_hw: tuple[int, int]) -> AutoFocus | None:
-    """The focal point the camera recorded (GFocus XMP), or None."""
+    """The focal point the camera recorded (GFocus XMP, else EXIF SubjectArea/SubjectLocation), or None."""
+    return _gfocus_point(path, size_hw) or _exif_subject_point(path, size_hw)
+
+
+def _gfocus_point(path: Path, size_hw: tuple[int, int]) -> AutoFocus | None:
     xmp = read_xmp(path)
     x_text, y_text = xmp.property(GFOCUS, "FocalPointX"), xmp.property(GFOCUS, "FocalPointY")
     try:
@@ -47,6 +55,62 @@ def focus_from_photo(path: Path, size_hw: tuple[int, int]) -> AutoFocus | None:
         return None
     h, w = size_hw
     return AutoFocus((min(fx * w, w - 1.0), min(fy * h, h - 1.0)), "photo: GFocus focal point")
+
+
+def _exif_subject_point(path: Path, size_hw: tuple[int, int]) -> AutoFocus | None:
+    """The centre of EXIF SubjectArea (else SubjectLocation) in displayed pixels; None when absent or odd."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:  # reads the header only
+            exif = img.getexif()
+            stored_w, stored_h = img.size
+            sub_ifd = exif.get_ifd(EXIF_IFD)
+            orientation = int(exif.get(ORIENTATION, 1) or 1)
+    except Exception:  # unreadable metadata is no focal point; the pixels are read (and judged) elsewhere
+        return None
+    for tag, name in ((SUBJECT_AREA, "SubjectArea"), (SUBJECT_LOCATION, "SubjectLocation")):
+        values = _numbers(sub_ifd.get(tag))
+        if values is None or len(values) not in (2, 3, 4):
+            continue
+        exif_w, exif_h = _numbers(sub_ifd.get(PIXEL_X)), _numbers(sub_ifd.get(PIXEL_Y))
+        scale_x = stored_w / exif_w[0] if exif_w and exif_w[0] > 0 else 1.0
+        scale_y = stored_h / exif_h[0] if exif_h and exif_h[0] > 0 else 1.0
+        x, y = values[0] * scale_x, values[1] * scale_y
+        if not (0 <= x < stored_w and 0 <= y < stored_h):
+            continue
+        x, y = oriented_point(x, y, stored_w, stored_h, orientation)
+        h, w = size_hw
+        return AutoFocus((min(max(x, 0.0), w - 1.0), min(max(y, 0.0), h - 1.0)), f"photo: EXIF {name}")
+    return None
+
+
+def _numbers(value: object) -> list[float] | None:
+    """An EXIF number or tuple of numbers as finite floats, else None."""
+    items = value if isinstance(value, tuple) else (value,)
+    try:
+        numbers = [float(item) for item in items]  # type: ignore[arg-type]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return numbers if numbers and all(math.isfinite(n) for n in numbers) else None
+
+
+def oriented_point(x: float, y: float, stored_w: int, stored_h: int, orientation: int) -> tuple[float, float]:
+    """A point of the stored pixel grid in the grid as displayed after EXIF `orientation` (1-8).
+
+    >>> oriented_point(10, 2, 100, 50, 6)  # turned 90 degrees clockwise: the top row becomes the right column
+    (47.0, 10.0)
+    """
+    right, bottom, x, y = stored_w - 1.0, stored_h - 1.0, float(x), float(y)
+    return {
+        2: (right - x, y),
+        3: (right - x, bottom - y),
+        4: (x, bottom - y),
+        5: (y, x),
+        6: (bottom - y, x),
+        7: (bottom - y, right - x),
+        8: (y, right - x),
+    }.get(orientation, (x, y))
 
 
 def focus_from_depth(disparity: torch.Tensor) -> AutoFocus:

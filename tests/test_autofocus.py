@@ -89,3 +89,42 @@ def test_json_reports_the_chosen_point_and_why(tmp_path: Path, with_gfocus: bool
     else:
         assert record["focus_rule"].startswith("auto: nearest sizeable region")
         assert 20 <= x < 45 and 15 <= y < 30 and record["focus_disparity"] == pytest.approx(1.0)
+
+
+def _jpeg_with_subject_area(
+    path: Path, area: tuple[int, ...], orientation: int = 1, pixel_x: int | None = None
+) -> None:
+    """A 60x40 JPEG whose EXIF holds SubjectArea (and optionally Orientation and PixelXDimension)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    sub = exif.get_ifd(0x8769)
+    sub[0x9214] = area
+    if pixel_x is not None:
+        sub[0xA002], sub[0xA003] = pixel_x, pixel_x * 40 // 60
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(path, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize(
+    ("area", "orientation", "pixel_x", "expected"),
+    [
+        ((30, 10), 1, None, (30.0, 10.0)),  # a point
+        ((12, 30, 8), 1, None, (12.0, 30.0)),  # a circle: its centre
+        ((45, 20, 10, 6), 1, None, (45.0, 20.0)),  # a rectangle: its centre
+        ((30, 10), 6, None, (29.0, 30.0)),  # turned clockwise for display: displayed 40 wide, 60 high
+        ((600, 100), 1, 1200, (30.0, 5.0)),  # EXIF in the camera's 1200-px grid, the file resized to 60
+    ],
+)
+def test_exif_subject_area_is_the_focal_point(
+    tmp_path: Path, area: tuple[int, ...], orientation: int, pixel_x: int | None, expected: tuple[float, float]
+) -> None:
+    path = tmp_path / "camera.jpg"
+    _jpeg_with_subject_area(path, area, orientation, pixel_x)
+    size_hw = (60, 40) if orientation in (5, 6, 7, 8) else (40, 60)
+    chosen = focus_from_photo(path, size_hw)
+    assert chosen is not None and chosen.point_xy == expected and chosen.rule == "photo: EXIF SubjectArea"
+
+
+def test_subject_area_outside_the_frame_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "camera.jpg"
+    _jpeg_with_subject_area(path, (500, 10))
+    assert focus_from_photo(path, (40, 60)) is None
