@@ -89,7 +89,7 @@ def _numbers(value: object) -> list[float] | None:
     """An EXIF number or tuple of numbers as finite floats, else None."""
     items = value if isinstance(value, tuple) else (value,)
     try:
-        numbers = [float(item) for item in items]  # type: ignore[arg-type]
+        numbers = [float(item) for item in items]
     except (TypeError, ValueError, ZeroDivisionError):
         return None
     return numbers if numbers and all(math.isfinite(n) for n in numbers) else None
