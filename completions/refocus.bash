@@ -3,7 +3,7 @@
 _refocus() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "image --help --version" -- "$cur")); return
+        COMPREPLY=($(compgen -W "image stack --help --version" -- "$cur")); return
     fi
     case "${COMP_WORDS[1]}" in
     image)
@@ -29,6 +29,20 @@ _refocus() {
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
         if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--depth --save-depth --save-depth-npy --depth-kind --focus --focus-depth --blur --fnumber --focal-length --sensor-width --focus-distance --preset --aperture --blades --rotation --aspect --highlights --highlight-threshold --output -o --out-dir --suffix --format --overwrite --quality --device --json --quiet -q --config --help -h" -- "$cur")); return; fi
+        COMPREPLY=($(compgen -f -- "$cur"));;
+    stack)
+        case "$prev" in
+        --frames) return;;
+        --format) COMPREPLY=($(compgen -W "mp4 gif png html" -- "$cur")); return;;
+        --fps) return;;
+        --blur) return;;
+        --depth-kind) COMPREPLY=($(compgen -W "auto depth disparity" -- "$cur")); return;;
+        --aperture) return;;
+        --blades) return;;
+        --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
+        --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
+        esac
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--frames --format --fps --blur --depth --depth-kind --aperture --blades --output -o --out-dir --overwrite --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     esac
 }

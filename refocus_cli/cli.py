@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from refocus_cli import __version__
 from refocus_cli.commands import debug_enabled
 from refocus_cli.commands.image import image_command
+from refocus_cli.commands.stack import stack_command
 from refocus_cli.errors import RefocusError
 
 
@@ -46,6 +47,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("image", no_args_is_help=True)(image_command)
+app.command("stack", no_args_is_help=True)(stack_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,125 @@
+"""`refocus stack`: a focal stack from one photo (MP4, GIF, PNGs or an interactive page)."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from refocus_cli.commands.image import APERTURE, DEPTH, FORCED_DEPTH_SOURCES, OUTPUT, RUNTIME, aperture_from
+from refocus_cli.commands.inputs import depth_for, expand_inputs
+from refocus_cli.config import DepthKind, Device, Quality
+from refocus_cli.errors import RefocusError
+
+STACK = "Stack"
+
+
+class StackFormat(str, Enum):
+    mp4 = "mp4"
+    gif = "gif"
+    png = "png"
+    html = "html"
+
+
+def stack_command(
+    inputs: Annotated[list[str], typer.Argument(help="Photos: files, globs or folders.", show_default=False)],
+    frames: Annotated[int, typer.Option(help="Frames, nearest focus first.", rich_help_panel=STACK)] = 24,
+    format: Annotated[
+        StackFormat,
+        typer.Option(
+            help="mp4 (a focus sweep that loops), gif, png (numbered frames and index.json) or html (a page where "
+            "a click refocuses).",
+            rich_help_panel=STACK,
+        ),
+    ] = StackFormat.mp4,
+    fps: Annotated[float, typer.Option(help="Frames per second of mp4 and gif.", rich_help_panel=STACK)] = 12.0,
+    blur: Annotated[
+        float, typer.Option(help="CoC radius in pixels per unit disparity difference.", rich_help_panel=STACK)
+    ] = 8.0,
+    depth: Annotated[
+        Path | None,
+        typer.Option(
+            help="Depth map, a folder of <stem>.* for batches, or a source to force: embedded or two-plane.",
+            rich_help_panel=DEPTH,
+        ),
+    ] = None,
+    depth_kind: Annotated[DepthKind, typer.Option(help="What the depth file holds.", rich_help_panel=DEPTH)] = (
+        DepthKind.auto
+    ),
+    aperture: Annotated[
+        str, typer.Option(help="disc, polygon, or a kernel image file.", rich_help_panel=APERTURE)
+    ] = "disc",
+    blades: Annotated[int | None, typer.Option(help="Iris blades (implies polygon).", rich_help_panel=APERTURE)] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output file (mp4, gif) or folder (png, html); one input only.",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Folder for the outputs: <stem>-stack.<ext>.", rich_help_panel=OUTPUT)
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.", rich_help_panel=OUTPUT)] = False,
+    quality: Annotated[Quality, typer.Option(help="fast or fine.", rich_help_panel=RUNTIME)] = Quality.fast,
+    device: Annotated[Device, typer.Option(help="auto = CUDA when present.", rich_help_panel=RUNTIME)] = Device.auto,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="One JSON record per stack on stdout.", rich_help_panel=RUNTIME)
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress or messages.", rich_help_panel=RUNTIME)
+    ] = False,
+) -> None:
+    """Make the focal stack of a photo, nearest focus to farthest: a video, a GIF, frames, or a page to click."""
+    from refocus_cli.errors import SettingsError
+    from refocus_cli.pipeline import resolve_device
+    from refocus_cli.stack.make import StackRequest, check_stack_settings, make_focal_stack, stack_output_path
+
+    check_stack_settings(frames, format.value, fps, blur)
+    resolve_device(device.value)
+    shape = aperture_from(None if aperture == "disc" and blades is None else aperture, blades, 0.0, 1.0)
+    sources = expand_inputs(inputs)
+    if output is not None and len(sources) > 1:
+        raise SettingsError(f"-o names one output but {len(sources)} inputs were given; use --out-dir")
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    forced = str(depth) if depth is not None and str(depth) in FORCED_DEPTH_SOURCES else None
+    failures: list[str] = []
+    for source in sources:
+        request = StackRequest(
+            input_path=source,
+            output_path=stack_output_path(source, output, out_dir, format.value),
+            frames=frames,
+            format=format.value,
+            fps=fps,
+            blur_k_px=blur,
+            aperture=shape,
+            quality=quality.value,
+            device=device.value,
+            depth_path=None if forced else depth_for(source, depth, len(sources) > 1),
+            depth_kind=depth_kind.value,
+            depth_source=forced or "auto",
+            overwrite=overwrite,
+        )
+        try:
+            result = make_focal_stack(request)
+        except RefocusError as error:
+            failures.append(str(error))
+            continue
+        if json_lines:
+            typer.echo(json.dumps(result.to_record()))
+        elif not quiet:
+            for note in result.notes:
+                typer.echo(f"refocus: note: {note}", err=True)
+            typer.echo(f"wrote {result.output_path} ({len(result.focus_disparities)} frames)", err=True)
+    for message in failures:
+        typer.echo(f"refocus: error: {message}", err=True)
+    if failures:
+        if len(sources) > 1:
+            typer.echo(f"refocus: {len(failures)} of {len(sources)} inputs failed", err=True)
+        raise typer.Exit(1)

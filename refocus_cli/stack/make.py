@@ -1,0 +1,136 @@
+"""`refocus stack IN` as a library call: a focal stack from one photo, written as MP4, GIF, PNGs or a page."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from refocus_cli.aperture import ApertureShape
+from refocus_cli.errors import SettingsError
+from refocus_cli.io.animation import ping_pong, write_gif, write_mp4, write_png_folder
+from refocus_cli.io.images import encode_srgb, read_image
+from refocus_cli.pipeline import ImageRequest, load_depth, resolve_device
+from refocus_cli.render.planes import settings_for_quality
+from refocus_cli.stack.page import write_page
+from refocus_cli.stack.sweep import render_sweep, sweep_focus_disparities
+
+STACK_FORMATS = ("mp4", "gif", "png", "html")
+MAX_FRAMES = 240
+
+
+@dataclass(frozen=True)
+class StackRequest:
+    """One photo to turn into a focal stack of `frames` frames, nearest focus first."""
+
+    input_path: Path
+    output_path: Path
+    frames: int = 24
+    format: str = "mp4"
+    fps: float = 12.0
+    blur_k_px: float = 8.0
+    aperture: ApertureShape = field(default_factory=ApertureShape)
+    quality: str = "fast"
+    device: str = "auto"
+    depth_path: Path | None = None
+    depth_kind: str = "auto"
+    depth_source: str = "auto"
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class StackResult:
+    """What was written; `to_record()` is the `--json` line."""
+
+    input_path: Path
+    output_path: Path
+    format: str
+    focus_disparities: list[float]
+    depth_source: str
+    notes: tuple[str, ...]
+    timings_s: dict[str, float]
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "input": str(self.input_path),
+            "output": str(self.output_path),
+            "format": self.format,
+            "frames": len(self.focus_disparities),
+            "focus_disparities": self.focus_disparities,
+            "depth_source": self.depth_source,
+            "notes": list(self.notes),
+            "timings_s": {name: round(seconds, 4) for name, seconds in self.timings_s.items()},
+        }
+
+
+def check_stack_settings(frames: int, fmt: str, fps: float, blur_k_px: float) -> None:
+    """Raise SettingsError (one line) for settings no stack can have."""
+    if not 1 <= frames <= MAX_FRAMES:
+        raise SettingsError(f"--frames must be between 1 and {MAX_FRAMES}, got {frames}")
+    if fmt not in STACK_FORMATS:
+        raise SettingsError(f"--format must be one of {', '.join(STACK_FORMATS)}, got {fmt!r}")
+    if not 0 < fps <= 240:
+        raise SettingsError(f"--fps must be between 0 and 240, got {fps:g}")
+    if not 0 <= blur_k_px < float("inf"):
+        raise SettingsError(f"--blur must be zero or positive, got {blur_k_px:g}")
+
+
+def make_focal_stack(request: StackRequest) -> StackResult:
+    """Render the focal stack of one photo and write it in the requested format.
+
+    Raises:
+        RefocusError: unreadable photo or depth, bad settings, an output that exists (without overwrite).
+    """
+    check_stack_settings(request.frames, request.format, request.fps, request.blur_k_px)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    device = resolve_device(request.device)
+    loaded = read_image(request.input_path)
+    depth_request = ImageRequest(
+        input_path=request.input_path,
+        output_path=request.output_path,
+        depth_path=request.depth_path,
+        depth_kind=request.depth_kind,
+        depth_source=request.depth_source,
+    )
+    depth, notes = load_depth(depth_request, loaded)
+    focus = sweep_focus_disparities(depth.disparity, request.frames)
+    timings["read"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    bit_depth = loaded.bit_depth if request.format == "png" else 8
+    sweep = render_sweep(
+        loaded.linear.to(device),
+        depth.disparity.to(device),
+        focus,
+        request.blur_k_px,
+        aperture=request.aperture,
+        settings=settings_for_quality(request.quality),
+    )
+    encoded = (encode_srgb(frame.linear.cpu(), bit_depth) for frame in sweep)
+    out = request.output_path
+    if request.format in ("mp4", "gif"):
+        frames = list(encoded)
+        looped = (frames[i] for i in ping_pong(len(frames)))
+        writer = write_mp4 if request.format == "mp4" else write_gif
+        writer(out, looped, fps=request.fps, overwrite=request.overwrite)
+    elif request.format == "png":
+        index = {"input": str(request.input_path), "depth_source": depth.source, "focus_disparities": focus}
+        index["frames"] = [f"frame_{i:03d}.png" for i in range(len(focus))]
+        write_png_folder(out, encoded, index, overwrite=request.overwrite)
+    else:
+        out = write_page(
+            out, encoded, focus, depth.disparity, title=request.input_path.name, overwrite=request.overwrite
+        )
+    timings["render_and_write"] = time.perf_counter() - start
+    return StackResult(request.input_path, out, request.format, focus, depth.source, tuple(notes), timings)
+
+
+def stack_output_path(source: Path, output: Path | None, out_dir: Path | None, fmt: str) -> Path:
+    """-o as given, else `<stem>-stack.<ext>` (a folder `<stem>-stack` for png and html) beside the input or
+    in --out-dir."""
+    if output is not None:
+        return output
+    name = f"{source.stem}-stack" + (f".{fmt}" if fmt in ("mp4", "gif") else "")
+    return (out_dir or source.parent) / name
