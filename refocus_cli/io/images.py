@@ -15,6 +15,7 @@ back unchanged, so wide-gamut photos (Display P3 shares sRGB's transfer curve) k
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import struct
@@ -40,6 +41,9 @@ FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tif
 """Output suffix (lower case) -> Pillow format name."""
 
 SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
+
+HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
+"""Input suffixes (lower case) read through pillow-heif, whose Pillow opener is registered on first use."""
 
 CAMERA_TAGS = {
     0x829D: "FNumber",
@@ -74,7 +78,7 @@ class LoadedImage:
         icc_profile: the embedded RGB ICC profile, or None (profiles of CMYK or grey sources are dropped).
         camera_tags: finite positive EXIF numbers by standard name: FNumber, FocalLength (mm),
             FocalLengthIn35mmFilm (mm), SubjectDistance (m); absent tags are absent.
-        format: Pillow's name of the file format ("JPEG", "PNG", "TIFF", "WEBP", "MPO", ...).
+        format: Pillow's name of the file format ("JPEG", "PNG", "TIFF", "WEBP", "MPO", "HEIF", ...).
     """
 
     path: Path
@@ -127,6 +131,8 @@ def open_image(path: Path) -> Iterator[Image.Image]:
 
 def _open_or_raise(path: Path) -> Image.Image:
     """`Image.open` with its failures as `InputError`s."""
+    if path.suffix.lower() in HEIF_SUFFIXES:
+        _register_heif_opener()
     try:
         return Image.open(path)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
@@ -139,6 +145,18 @@ def _open_or_raise(path: Path) -> Image.Image:
         if exc.errno is None:  # Pillow's own parse errors ("Truncated File Read", broken headers)
             raise InputError(path, f"corrupt or truncated image ({exc})") from exc
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from exc
+
+
+@functools.cache
+def _register_heif_opener() -> None:
+    """Teach Pillow HEIC/HEIF (pillow-heif), once, and only when such a file is opened: start-up stays light.
+
+    pillow-heif applies the HEIF transformations (`irot`, `imir`) while decoding and sets the EXIF Orientation it
+    hands to Pillow to 1, so `read_image` does not turn the pixels twice.
+    """
+    from pillow_heif import register_heif_opener  # heavy: only for HEIF files
+
+    register_heif_opener()
 
 
 def _bomb_problem(exc: Exception) -> str:
