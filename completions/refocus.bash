@@ -8,6 +8,7 @@ _refocus() {
     case "${COMP_WORDS[1]}" in
     image)
         case "$prev" in
+        --depth-model) return;;
         --depth-kind) COMPREPLY=($(compgen -W "auto depth disparity" -- "$cur")); return;;
         --focus) return;;
         --focus-depth) return;;
@@ -28,7 +29,7 @@ _refocus() {
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--depth --save-depth --save-depth-npy --depth-kind --focus --focus-depth --blur --fnumber --focal-length --sensor-width --focus-distance --preset --aperture --blades --rotation --aspect --highlights --highlight-threshold --output -o --out-dir --suffix --format --overwrite --quality --device --json --quiet -q --config --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--depth --depth-model --offline --save-depth --save-depth-npy --depth-kind --focus --focus-depth --blur --fnumber --focal-length --sensor-width --focus-distance --preset --aperture --blades --rotation --aspect --highlights --highlight-threshold --output -o --out-dir --suffix --format --overwrite --quality --device --json --quiet -q --config --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     stack)
         case "$prev" in

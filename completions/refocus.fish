@@ -2,7 +2,9 @@
 
 complete -c refocus -f
 complete -c refocus -n 'not __fish_seen_subcommand_from image stack' -a image -d 'Refocus photos on a new point with a new amount of lens blur'
-complete -c refocus -n '__fish_seen_subcommand_from image' -l depth -r -F -d 'Depth map (8/16-bit PNG, float TIFF, .npy, .pfm); a folder of <stem>.* for batches; or a source to force: embedded (depth stored in the photo) or two-plane (the approximation)'
+complete -c refocus -n '__fish_seen_subcommand_from image' -l depth -r -F -d 'Depth map (8/16-bit PNG, float TIFF, .npy, .pfm); a folder of <stem>.* for batches; or a source to force: embedded (depth stored in the photo), model (the learned estimator) or two-plane (the approximation)'
+complete -c refocus -n '__fish_seen_subcommand_from image' -l depth-model -x -d 'Learned depth model: a Hugging Face id or a folder (Depth Anything, Marigold)'
+complete -c refocus -n '__fish_seen_subcommand_from image' -l offline -d 'Never download a model (as HF_HUB_OFFLINE=1 does)'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l save-depth -d 'Also write the depth used: <output>-depth.png (16-bit) and a colour preview'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l save-depth-npy -d 'Also write the depth used as <output>-depth.npy (float32)'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l depth-kind -x -a 'auto depth disparity' -d 'What the depth file holds (default: auto: disparity for integer images and .pfm, metres for float TIFF and .npy)'

@@ -30,6 +30,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
 from refocus_cli.errors import SettingsError
 
 if sys.version_info >= (3, 11):
@@ -76,6 +77,7 @@ class ImageDefaults:
     blur: float = field(default=8.0, metadata=NON_NEGATIVE)
     preset: str | None = None
     depth_kind: DepthKind = DepthKind.auto
+    depth_model: str = DEFAULT_DEPTH_MODEL
     aperture: str | None = None  # disc, or polygon when blades are given
     blades: int | None = None
     rotation: float = 0.0

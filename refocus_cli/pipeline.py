@@ -15,6 +15,7 @@ import torch
 from refocus_cli.aperture import ApertureShape
 from refocus_cli.autofocus import focus_from_depth, focus_from_photo
 from refocus_cli.depth.embedded import EMBEDDED_FORMATS, read_embedded_depth
+from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
 from refocus_cli.depth.two_plane import SubjectHint, two_plane_depth
 from refocus_cli.errors import DepthUnavailableError, InputError, OutputError, SettingsError
 from refocus_cli.highlights import HighlightSettings, boost_highlights
@@ -57,6 +58,8 @@ class ImageRequest:
     highlights: HighlightSettings = field(default_factory=HighlightSettings)
     quality: str = "fast"
     depth_source: str = "auto"
+    depth_model: str = DEFAULT_DEPTH_MODEL
+    offline: bool = False
     save_depth: bool = False
     save_depth_npy: bool = False
     device: str = "auto"
@@ -123,14 +126,22 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-DEPTH_SOURCES = ("auto", "file", "embedded", "two-plane")
-"""Values of ImageRequest.depth_source: `auto` tries a file, then embedded depth, then the two-plane
-approximation; the others force one of them."""
+DEPTH_SOURCES = ("auto", "file", "embedded", "model", "two-plane")
+"""Values of ImageRequest.depth_source: `auto` tries a depth file, then depth embedded in the photo, then the
+learned model, then the two-plane approximation; the others force one of them."""
+
+_UNAVAILABLE_MODELS: dict[tuple[str, bool], str] = {}
+"""Models that failed to load in this process (name, offline) -> why: a batch tries each once."""
 
 
 def load_depth(request: ImageRequest, loaded: LoadedImage) -> tuple[DepthMap, list[str]]:
     """The depth for an image and notes for the user: the user's file, else depth embedded in the photo, else
-    an approximate two-plane depth built around the focus point (said so in a note)."""
+    the learned model's estimate, else an approximate two-plane depth built around the focus point (said so
+    in a note).
+
+    Raises:
+        RefocusError: a forced source that fails (one line saying why), or a bad depth file.
+    """
     size_hw = (loaded.height, loaded.width)
     source = request.depth_source
     if source not in DEPTH_SOURCES:
@@ -139,6 +150,7 @@ def load_depth(request: ImageRequest, loaded: LoadedImage) -> tuple[DepthMap, li
         return read_depth_file(request.depth_path, kind=request.depth_kind, size_hw=size_hw), []
     if source == "file":
         raise SettingsError("--depth file needs a depth file: pass its path with --depth")
+    tried = ["a depth file: none given"]
     if source in ("auto", "embedded"):
         embedded = read_embedded_depth(request.input_path, size_hw)
         if embedded is not None:
@@ -147,15 +159,39 @@ def load_depth(request: ImageRequest, loaded: LoadedImage) -> tuple[DepthMap, li
             raise DepthUnavailableError(
                 f"{request.input_path}: holds no depth ({EMBEDDED_FORMATS}), as --depth embedded requires"
             )
+        tried.append(f"depth embedded in the photo as {EMBEDDED_FORMATS}: none")
+    if source in ("auto", "model"):
+        try:
+            return _model_depth(request, loaded), []
+        except DepthUnavailableError as error:
+            if source == "model":
+                raise
+            tried.append(f"the learned model: {error}")
     focus_window(request.focus, request.input_path, size_hw)  # a focus outside the image fails before any work
     notes = []
     if source == "auto":
         notes.append(
-            f"{request.input_path}: no depth map (tried: a depth file, none given; depth embedded in the photo as "
-            f"{EMBEDDED_FORMATS}, none), so the depth is an approximation: the subject under the focus point in "
-            "front of a receding background; pass --depth FILE for a real one"
+            f"{request.input_path}: no depth map (tried {'; '.join(tried)}), so the depth is an approximation: "
+            "the subject under the focus point in front of a receding background; pass --depth FILE for a real one"
         )
     return two_plane_depth(loaded.linear, subject_hint(request.focus, size_hw)), notes
+
+
+def _model_depth(request: ImageRequest, loaded: LoadedImage) -> DepthMap:
+    """The learned estimator's depth; a model that failed once in this process is not tried again."""
+    from refocus_cli.depth.learned import estimate_depth
+
+    key = (request.depth_model, request.offline)
+    if key in _UNAVAILABLE_MODELS:
+        raise DepthUnavailableError(_UNAVAILABLE_MODELS[key])
+    device = resolve_device(request.device)
+    try:
+        depth = estimate_depth(loaded.linear.to(device), request.depth_model, device=device, offline=request.offline)
+    except DepthUnavailableError as error:
+        _UNAVAILABLE_MODELS[key] = str(error)
+        raise
+    metric = None if depth.metric_depth_m is None else depth.metric_depth_m.cpu()
+    return replace(depth, disparity=depth.disparity.cpu(), metric_depth_m=metric)
 
 
 def subject_hint(focus: FocusSpec, size_hw: tuple[int, int]) -> SubjectHint:

@@ -17,6 +17,12 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.delenv("REFOCUS_CONFIG", raising=False)
     monkeypatch.delenv("REFOCUS_DEBUG", raising=False)
+    # Never the network: models come only from folders the tests make, or from an empty cache.
+    monkeypatch.setenv("HF_HOME", str(home / "huggingface"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from refocus_cli import pipeline
+
+    monkeypatch.setattr(pipeline, "_UNAVAILABLE_MODELS", {})
     return home
 
 

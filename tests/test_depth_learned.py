@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from refocus_cli.depth import learned
 from refocus_cli.depth.learned import estimate_depth
@@ -314,3 +316,37 @@ def test_neither_folder_nor_hub_id(model: str) -> None:
 def test_image_must_be_one_rgb_image(depth_anything_dir: Path) -> None:
     with pytest.raises(ValueError, match=r"\[1,3,H,W\]"):
         estimate_depth(torch.rand(2, 3, 8, 8), str(depth_anything_dir), device=CPU, offline=True)
+
+
+# ----------------------------------------------------------------------------------------------- through the CLI
+
+
+def test_cli_uses_the_model_when_the_photo_has_no_depth(depth_anything_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from refocus_cli.cli import app
+
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(photo)
+    result = CliRunner().invoke(
+        app, ["image", str(photo), "--depth-model", str(depth_anything_dir), "--json", "-o", str(tmp_path / "o.png")]
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["depth_source"] == f"model:{depth_anything_dir}" and record["notes"] == []
+
+
+def test_cli_forced_model_that_is_missing_is_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from refocus_cli.cli import app
+
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(photo)
+    result = CliRunner().invoke(
+        app, ["image", str(photo), "--depth", "model", "--offline", "-o", str(tmp_path / "o.png")]
+    )
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("refocus: error: depth model depth-anything/Depth-Anything-V2-Small-hf is not in the")
+    assert not (tmp_path / "o.png").exists()

@@ -131,8 +131,10 @@ def test_missing_depth_says_what_was_tried_and_falls_back_to_two_planes(two_plan
     photo, _ = two_plane_photo
     result = refocus_image_file(ImageRequest(photo, photo.with_name("o.png"), focus=FocusSpec(point_xy=(10, 10))))
     assert result.depth_source == "approximate:two-plane"
-    assert len(result.notes) == 1 and "no depth map (tried: a depth file, none given" in result.notes[0]
-    assert "--depth FILE" in result.notes[0] and result.to_record()["notes"] == list(result.notes)
+    (note,) = result.notes
+    assert "no depth map (tried a depth file: none given; depth embedded in the photo as " in note
+    assert "the learned model: depth model depth-anything/Depth-Anything-V2-Small-hf is not in the Hugging Face" in note
+    assert "--depth FILE" in note and result.to_record()["notes"] == list(result.notes)
 
 
 def test_never_overwrites_the_input_or_an_existing_output(two_plane_photo: tuple[Path, Path]) -> None:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from refocus_cli.aperture import ApertureShape
     from refocus_cli.pipeline import FocusSpec, ImageRequest
 
-FORCED_DEPTH_SOURCES = ("embedded", "two-plane")
+FORCED_DEPTH_SOURCES = ("embedded", "model", "two-plane")
 DEPTH, FOCUS, BLUR, APERTURE, OUTPUT, RUNTIME = "Depth", "Focus", "Blur", "Aperture", "Output", "Runtime"
 DEFAULTS = ImageDefaults()  # the built-in defaults, named in the help texts
 T = TypeVar("T")
@@ -116,10 +116,24 @@ def image_command(
         Path | None,
         typer.Option(
             help="Depth map (8/16-bit PNG, float TIFF, .npy, .pfm); a folder of <stem>.* for batches; or a source "
-            "to force: embedded (depth stored in the photo) or two-plane (the approximation).",
+            "to force: embedded (depth stored in the photo), model (the learned estimator) or two-plane (the "
+            "approximation).",
             rich_help_panel=DEPTH,
         ),
     ] = None,
+    depth_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Learned depth model: a Hugging Face id or a folder (Depth Anything, Marigold). "
+            f"(default: {DEFAULTS.depth_model})",
+            rich_help_panel=DEPTH,
+            show_default=False,
+        ),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(help="Never download a model (as HF_HUB_OFFLINE=1 does).", rich_help_panel=DEPTH),
+    ] = False,
     save_depth: Annotated[
         bool,
         typer.Option(
@@ -288,6 +302,8 @@ def image_command(
             output_path=out,
             depth_path=None if forced_source else depth_for(source, depth, len(sources) > 1),
             depth_source=forced_source or "auto",
+            depth_model=pick(depth_model, defaults.depth_model),
+            offline=offline,
             save_depth=save_depth,
             save_depth_npy=save_depth_npy,
             depth_kind=kind,

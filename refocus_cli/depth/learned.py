@@ -26,12 +26,11 @@ import torch
 import torch.nn.functional as F
 
 from refocus_cli.colour import linear_to_srgb
-from refocus_cli.depth.models import LocatedModel, is_offline, locate_model, one_line, probe_hub
+from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL, LocatedModel, is_offline, locate_model, one_line, probe_hub
 from refocus_cli.errors import DepthUnavailableError
 from refocus_cli.io.depth_files import DepthMap
 
-DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
-"""Depth Anything V2 Small (Apache-2.0), about 100 MB."""
+__all__ = ["DEFAULT_DEPTH_MODEL", "estimate_depth"]
 MARIGOLD_DEFAULT_STEPS = 4
 """Denoising steps when a Marigold checkpoint does not name its own `default_denoising_steps`."""
 MARIGOLD_DEFAULT_RESOLUTION = 768

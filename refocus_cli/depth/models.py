@@ -25,6 +25,8 @@ from refocus_cli.errors import DepthUnavailableError
 Family = Literal["transformers", "marigold"]
 Where = Literal["folder", "cache", "hub"]
 
+DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+"""Depth Anything V2 Small (Apache-2.0), about 100 MB: the model `refocus` uses unless told otherwise."""
 TRANSFORMERS_OUTPUTS = {"depth_anything": "disparity", "dpt": "disparity"}
 """What `predicted_depth` holds for each transformers `model_type` we run: relative inverse depth (MiDaS-style
 disparity, affine-invariant). A Depth Anything config with `depth_estimation_type == "metric"` holds metres."""
