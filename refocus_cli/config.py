@@ -51,6 +51,12 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Restore(str, Enum):
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
 class Quality(str, Enum):
     fast = "fast"
     fine = "fine"
@@ -87,6 +93,7 @@ class ImageDefaults:
     suffix: str = "_refocus"
     format: OutputFormat | None = None  # the input's own
     quality: Quality = Quality.fast
+    restore: Restore = Restore.off
     device: Device = Device.auto
 
 

@@ -60,6 +60,7 @@ class ImageRequest:
     depth_source: str = "auto"
     depth_model: str = DEFAULT_DEPTH_MODEL
     offline: bool = False
+    restore: str = "off"
     save_depth: bool = False
     save_depth_npy: bool = False
     device: str = "auto"
@@ -87,6 +88,7 @@ class ImageResult:
     quality: str = "fast"
     notes: tuple[str, ...] = ()
     focus_point_xy: tuple[float, float] | None = None
+    restore: dict[str, Any] | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -109,6 +111,7 @@ class ImageResult:
             },
             "highlights": {"boost": self.highlights.boost, "threshold": self.highlights.threshold},
             "quality": self.quality,
+            "restore": self.restore,
             "notes": list(self.notes),
             "device": self.device,
             "timings_s": {name: round(seconds, 4) for name, seconds in self.timings_s.items()},
@@ -126,9 +129,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-DEPTH_SOURCES = ("auto", "file", "embedded", "model", "two-plane")
+DEPTH_SOURCES = ("auto", "file", "embedded", "model", "defocus", "two-plane")
 """Values of ImageRequest.depth_source: `auto` tries a depth file, then depth embedded in the photo, then the
-learned model, then the two-plane approximation; the others force one of them."""
+learned model, then the photo's own defocus (when its edges show blur), then the two-plane approximation; the
+others force one of them."""
+RESTORE_MODES = ("auto", "on", "off")
 
 _UNAVAILABLE_MODELS: dict[tuple[str, bool], str] = {}
 """Models that failed to load in this process (name, offline) -> why: a batch tries each once."""
@@ -168,6 +173,13 @@ def load_depth(request: ImageRequest, loaded: LoadedImage) -> tuple[DepthMap, li
                 raise
             tried.append(f"the learned model: {error}")
     focus_window(request.focus, request.input_path, size_hw)  # a focus outside the image fails before any work
+    if source in ("auto", "defocus"):
+        from refocus_cli.depth.defocus import defocus_depth, estimate_edge_blur, shows_defocus
+
+        edges = estimate_edge_blur(loaded.linear)
+        if source == "defocus" or shows_defocus(edges):
+            return defocus_depth(loaded.linear, subject_hint(request.focus, size_hw).point_xy, edges), []
+        tried.append("the photo's own defocus: too little blur at its edges")
     notes = []
     if source == "auto":
         notes.append(
@@ -306,9 +318,13 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
     timings["read"] = _now() - start
 
     start = _now()
+    sharp, restore_record = restored_photo(request, loaded, depth)
+    if restore_record is not None:
+        timings["restore"] = _now() - start
+        start = _now()
     coc, focus_disparity, rule, camera = coc_map(request, loaded, depth)
     rule = auto_rule or photo_rule or rule
-    image = boost_highlights(loaded.linear, coc, request.highlights)
+    image = boost_highlights(sharp, coc, request.highlights)
     with torch.no_grad():
         rendered = render_layered(
             image.to(device), coc.to(device), request.aperture, settings_for_quality(request.quality)
@@ -345,7 +361,29 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
         highlights=request.highlights,
         quality=request.quality,
         notes=tuple(notes),
+        restore=restore_record,
     )
+
+
+def restored_photo(
+    request: ImageRequest, loaded: LoadedImage, depth: DepthMap
+) -> tuple[torch.Tensor, dict[str, Any] | None]:
+    """The photo to render from: as read (`--restore off`), or its all-in-focus estimate (`on`; `auto` only
+    when the fitted blur of the photo is worth undoing), with what restore found for --json."""
+    if request.restore not in RESTORE_MODES:
+        raise SettingsError(f"--restore must be one of {', '.join(RESTORE_MODES)}, got {request.restore!r}")
+    if request.restore == "off":
+        return loaded.linear, None
+    from refocus_cli.restore.pipeline import restore_all_in_focus
+
+    result = restore_all_in_focus(loaded.linear, depth.disparity, mode="always" if request.restore == "on" else "auto")
+    fitted = result.photo_defocus
+    return result.all_in_focus, {
+        "mode": request.restore,
+        "restored": result.restored,
+        "photo_blur_k_px": round(fitted.k0_px, 3),
+        "photo_focus_disparity": round(fitted.focus_disparity, 4),
+    }
 
 
 def _now() -> float:

@@ -24,6 +24,7 @@ from refocus_cli.config import (
     OutputFormat,
     Preset,
     Quality,
+    Restore,
     load_config,
 )
 from refocus_cli.errors import OutputError, RefocusError, SettingsError
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from refocus_cli.aperture import ApertureShape
     from refocus_cli.pipeline import FocusSpec, ImageRequest
 
-FORCED_DEPTH_SOURCES = ("embedded", "model", "two-plane")
+FORCED_DEPTH_SOURCES = ("embedded", "model", "defocus", "two-plane")
 DEPTH, FOCUS, BLUR, APERTURE, OUTPUT, RUNTIME = "Depth", "Focus", "Blur", "Aperture", "Output", "Runtime"
 DEFAULTS = ImageDefaults()  # the built-in defaults, named in the help texts
 T = TypeVar("T")
@@ -116,8 +117,8 @@ def image_command(
         Path | None,
         typer.Option(
             help="Depth map (8/16-bit PNG, float TIFF, .npy, .pfm); a folder of <stem>.* for batches; or a source "
-            "to force: embedded (depth stored in the photo), model (the learned estimator) or two-plane (the "
-            "approximation).",
+            "to force: embedded (depth stored in the photo), model (the learned estimator), defocus (read from "
+            "the photo's blur) or two-plane (the approximation).",
             rich_help_panel=DEPTH,
         ),
     ] = None,
@@ -243,6 +244,15 @@ def image_command(
             show_default=False,
         ),
     ] = None,
+    restore: Annotated[
+        Restore | None,
+        typer.Option(
+            help="Undo the photo's own defocus before refocusing: on, auto (only when the fitted blur is worth "
+            f"undoing) or off. (default: {DEFAULTS.restore.value})",
+            rich_help_panel=RUNTIME,
+            show_default=False,
+        ),
+    ] = None,
     device: Annotated[
         Device | None,
         typer.Option(
@@ -315,6 +325,7 @@ def image_command(
             device=device_name,
             overwrite=overwrite,
             quality=pick(quality, defaults.quality).value,
+            restore=pick(restore, defaults.restore).value,
         )
 
     failures = run_batch(list(zip(sources, outputs, strict=True)), request_for, json_lines=json_lines, quiet=quiet)

@@ -1,0 +1,24 @@
+"""Restore: the all-in-focus estimate of a photo that already has defocus blur, from its depth.
+
+fit the photo's own blur (K0, d0)  ->  deconvolve each depth layer by its disc  ->  blend the layers
+"""
+
+from refocus_cli.restore.deconvolve import DeconvolveSettings, deconvolve_layers, masked_deconvolve, wiener_deconvolve
+from refocus_cli.restore.fit import PhotoDefocus, fit_photo_defocus
+from refocus_cli.restore.measure import LayerBlur, measure_layer_blur
+from refocus_cli.restore.pipeline import RestoreResult, estimate_photo_defocus, needs_restore, restore_all_in_focus
+
+__all__ = [
+    "DeconvolveSettings",
+    "LayerBlur",
+    "PhotoDefocus",
+    "RestoreResult",
+    "deconvolve_layers",
+    "estimate_photo_defocus",
+    "fit_photo_defocus",
+    "masked_deconvolve",
+    "measure_layer_blur",
+    "needs_restore",
+    "restore_all_in_focus",
+    "wiener_deconvolve",
+]
