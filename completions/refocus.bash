@@ -27,9 +27,10 @@ _refocus() {
         --suffix) return;;
         --format) COMPREPLY=($(compgen -W "jpg png tif webp" -- "$cur")); return;;
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
+        --restore) COMPREPLY=($(compgen -W "auto on off" -- "$cur")); return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--depth --depth-model --offline --save-depth --save-depth-npy --depth-kind --focus --focus-depth --blur --fnumber --focal-length --sensor-width --focus-distance --preset --aperture --blades --rotation --aspect --highlights --highlight-threshold --output -o --out-dir --suffix --format --overwrite --quality --device --json --quiet -q --config --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--depth --depth-model --offline --save-depth --save-depth-npy --depth-kind --focus --focus-depth --blur --fnumber --focal-length --sensor-width --focus-distance --preset --aperture --blades --rotation --aspect --highlights --highlight-threshold --output -o --out-dir --suffix --format --overwrite --quality --restore --device --json --quiet -q --config --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     stack)
         case "$prev" in
@@ -43,7 +44,7 @@ _refocus() {
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--frames --format --fps --blur --depth --depth-kind --aperture --blades --output -o --out-dir --overwrite --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--fuse --far-first --save-depth --save-depth-npy --frames --format --fps --blur --depth --depth-kind --aperture --blades --output -o --out-dir --overwrite --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     esac
 }

@@ -2,7 +2,7 @@
 
 complete -c refocus -f
 complete -c refocus -n 'not __fish_seen_subcommand_from image stack' -a image -d 'Refocus photos on a new point with a new amount of lens blur'
-complete -c refocus -n '__fish_seen_subcommand_from image' -l depth -r -F -d 'Depth map (8/16-bit PNG, float TIFF, .npy, .pfm); a folder of <stem>.* for batches; or a source to force: embedded (depth stored in the photo), model (the learned estimator) or two-plane (the approximation)'
+complete -c refocus -n '__fish_seen_subcommand_from image' -l depth -r -F -d 'Depth map (8/16-bit PNG, float TIFF, .npy, .pfm); a folder of <stem>.* for batches; or a source to force: embedded (depth stored in the photo), model (the learned estimator), defocus (read from the photos blur) or two-plane (the approximation)'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l depth-model -x -d 'Learned depth model: a Hugging Face id or a folder (Depth Anything, Marigold)'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l offline -d 'Never download a model (as HF_HUB_OFFLINE=1 does)'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l save-depth -d 'Also write the depth used: <output>-depth.png (16-bit) and a colour preview'
@@ -28,6 +28,7 @@ complete -c refocus -n '__fish_seen_subcommand_from image' -l suffix -x -d 'Adde
 complete -c refocus -n '__fish_seen_subcommand_from image' -l format -x -a 'jpg png tif webp' -d 'Output format (default: the inputs)'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l overwrite -d 'Replace existing outputs'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l quality -x -a 'fast fine' -d 'fast, or fine: crisper rims on large bokeh at about 1.3x the render time'
+complete -c refocus -n '__fish_seen_subcommand_from image' -l restore -x -a 'auto on off' -d 'Undo the photos own defocus before refocusing: on, auto (only when the fitted blur is worth undoing) or off'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l device -x -a 'auto cpu cuda' -d 'auto = CUDA when present'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l json -d 'One JSON record per photo on stdout'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l quiet -s q -d 'No progress or messages'
@@ -35,6 +36,10 @@ complete -c refocus -n '__fish_seen_subcommand_from image' -l config -r -F -d 'T
 complete -c refocus -n '__fish_seen_subcommand_from image' -l help -s h -d 'Show help and exit.'
 complete -c refocus -n '__fish_seen_subcommand_from image' -F
 complete -c refocus -n 'not __fish_seen_subcommand_from image stack' -a stack -d 'Make the focal stack of a photo, nearest focus to farthest: a video, a GIF, frames, or a page to click'
+complete -c refocus -n '__fish_seen_subcommand_from stack' -l fuse -d 'Fuse a captured focal stack into one sharp image and a depth map'
+complete -c refocus -n '__fish_seen_subcommand_from stack' -l far-first -d 'With --fuse: the first frame by name is focused farthest'
+complete -c refocus -n '__fish_seen_subcommand_from stack' -l save-depth -d 'With --fuse: write the depth from focus, <output>-depth.png (16-bit) and a colour preview'
+complete -c refocus -n '__fish_seen_subcommand_from stack' -l save-depth-npy -d 'With --fuse: also <output>-depth.npy (float32)'
 complete -c refocus -n '__fish_seen_subcommand_from stack' -l frames -x -d 'Frames, nearest focus first'
 complete -c refocus -n '__fish_seen_subcommand_from stack' -l format -x -a 'mp4 gif png html' -d 'mp4 (a focus sweep that loops), gif, png (numbered frames and index.json) or html (a page where a click refocuses)'
 complete -c refocus -n '__fish_seen_subcommand_from stack' -l fps -x -d 'Frames per second of mp4 and gif'

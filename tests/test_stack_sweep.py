@@ -164,6 +164,10 @@ def test_the_page_shows_the_frame_focused_where_you_click(tmp_path: Path, chromi
         )
         assert browser.evaluate("photo.dataset.frame") == "2"
         assert browser.evaluate("photo.getAttribute('src')").endswith("frames/002.jpg")
-        assert browser.evaluate("photo.naturalWidth") == 128  # the frame really loaded from file://
+        loaded_width = (
+            "new Promise(done => photo.complete && photo.naturalWidth ? done(photo.naturalWidth)"
+            " : photo.addEventListener('load', () => done(photo.naturalWidth)))"
+        )
+        assert browser.evaluate(loaded_width) == 128  # the frame really loaded from file://
     finally:
         browser.close()

@@ -14,7 +14,7 @@ from refocus_cli.commands.inputs import depth_for, expand_inputs
 from refocus_cli.config import DepthKind, Device, Quality
 from refocus_cli.errors import RefocusError
 
-STACK = "Stack"
+STACK, FUSE = "Stack from one photo", "Fuse a captured stack"
 
 
 class StackFormat(str, Enum):
@@ -25,7 +25,34 @@ class StackFormat(str, Enum):
 
 
 def stack_command(
-    inputs: Annotated[list[str], typer.Argument(help="Photos: files, globs or folders.", show_default=False)],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Photos (files, globs or folders); with --fuse, the frames of one stack.", show_default=False
+        ),
+    ],
+    fuse: Annotated[
+        bool,
+        typer.Option(
+            "--fuse",
+            help="Fuse a captured focal stack into one sharp image and a depth map. Frames in any order: sorted "
+            "by name, the first focused nearest.",
+            rich_help_panel=FUSE,
+        ),
+    ] = False,
+    far_first: Annotated[
+        bool, typer.Option(help="With --fuse: the first frame by name is focused farthest.", rich_help_panel=FUSE)
+    ] = False,
+    save_depth: Annotated[
+        bool,
+        typer.Option(
+            help="With --fuse: write the depth from focus, <output>-depth.png (16-bit) and a colour preview.",
+            rich_help_panel=FUSE,
+        ),
+    ] = True,
+    save_depth_npy: Annotated[
+        bool, typer.Option(help="With --fuse: also <output>-depth.npy (float32).", rich_help_panel=FUSE)
+    ] = False,
     frames: Annotated[int, typer.Option(help="Frames, nearest focus first.", rich_help_panel=STACK)] = 24,
     format: Annotated[
         StackFormat,
@@ -75,7 +102,11 @@ def stack_command(
         bool, typer.Option("--quiet", "-q", help="No progress or messages.", rich_help_panel=RUNTIME)
     ] = False,
 ) -> None:
-    """Make the focal stack of a photo, nearest focus to farthest: a video, a GIF, frames, or a page to click."""
+    """Make the focal stack of a photo, nearest focus to farthest: a video, a GIF, frames, or a page to click.
+    With --fuse, the inverse: one sharp image and a depth map from a captured focal stack."""
+    if fuse:
+        fuse_frames(inputs, output, out_dir, save_depth, save_depth_npy, far_first, overwrite, json_lines, quiet)
+        return
     from refocus_cli.errors import SettingsError
     from refocus_cli.pipeline import resolve_device
     from refocus_cli.stack.make import StackRequest, check_stack_settings, make_focal_stack, stack_output_path
@@ -123,3 +154,33 @@ def stack_command(
         if len(sources) > 1:
             typer.echo(f"refocus: {len(failures)} of {len(sources)} inputs failed", err=True)
         raise typer.Exit(1)
+
+
+def fuse_frames(
+    inputs: list[str],
+    output: Path | None,
+    out_dir: Path | None,
+    save_depth: bool,
+    save_depth_npy: bool,
+    far_first: bool,
+    overwrite: bool,
+    json_lines: bool,
+    quiet: bool,
+) -> None:
+    """`refocus stack --fuse`: the output defaults to <first frame's stem>-fused<its suffix>."""
+    from refocus_cli.stack.fuse_files import FuseRequest, fuse_stack_files, natural_key
+
+    frames = sorted(expand_inputs(inputs), key=natural_key)
+    if output is None:
+        first = frames[0]
+        suffix = first.suffix if first.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff") else ".jpg"
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        output = (out_dir or first.parent) / f"{first.stem}-fused{suffix}"
+    request = FuseRequest(tuple(frames), output, save_depth, save_depth_npy, far_first, overwrite)
+    result = fuse_stack_files(request)
+    if json_lines:
+        typer.echo(json.dumps(result.to_record()))
+    elif not quiet:
+        written = ", ".join(str(p) for p in (result.output_path, *result.depth_paths))
+        typer.echo(f"wrote {written} ({len(result.frames)} frames)", err=True)

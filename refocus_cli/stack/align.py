@@ -1,0 +1,128 @@
+"""Aligning the frames of a captured focal stack: an affine map per frame onto a reference frame.
+
+Frames of a focal stack differ in magnification (focus breathing) and may shift a little. Each frame is
+matched to its neighbour nearer the reference (the middle frame) with OpenCV's ECC (enhanced correlation
+coefficient, Evangelidis & Psarakis 2008), which is invariant to contrast and brightness changes, so the
+different focus of neighbours hurts little; the neighbour maps are chained. Matching runs coarse to fine on
+copies at most `WORK_SIDE_PX` on the long side, on Gaussian-smoothed grey.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+WORK_SIDE_PX = 1024
+COARSE_SIDE_PX = 256
+ECC_ITERATIONS, ECC_EPSILON = 100, 1e-6
+INTERPOLATION = 4  # cv2.INTER_LANCZOS4: fine texture survives the resampling
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Per frame, a 3x3 affine matrix from reference pixel coordinates to that frame's pixel coordinates,
+    and how it was found ("reference", "affine", "translation" or "none" when matching failed)."""
+
+    to_frame: list[np.ndarray]
+    methods: list[str]
+
+    @property
+    def scales(self) -> list[float]:
+        """Each frame's magnification relative to the reference (the square root of the determinant, inverted)."""
+        return [float(1.0 / np.sqrt(abs(np.linalg.det(m[:2, :2])))) for m in self.to_frame]
+
+
+def grey_for_matching(linear: torch.Tensor, side_px: int) -> np.ndarray:
+    """[1,3,H,W] linear -> [h,w] float32 sRGB-like grey (gamma 1/2.2), area-resized to at most `side_px`."""
+    import cv2
+
+    grey: np.ndarray = (linear[0].mean(dim=0).clamp(0, 1) ** (1 / 2.2)).cpu().numpy().astype(np.float32)
+    h, w = grey.shape
+    scale = min(1.0, side_px / max(h, w))
+    if scale < 1:
+        grey = cv2.resize(grey, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    return grey
+
+
+def _scaled(matrix: np.ndarray, factor: float) -> np.ndarray:
+    """The same 3x3 map of pixel coordinates for images `factor` times the size (pixel centres at integers:
+    x' = factor * (x + 0.5) - 0.5)."""
+    offset = (factor - 1) / 2
+    s = np.array([[factor, 0.0, offset], [0.0, factor, offset], [0.0, 0.0, 1.0]])
+    return s @ matrix @ np.linalg.inv(s)
+
+
+def match_pair(moving: np.ndarray, fixed: np.ndarray, full_size_hw: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """The 3x3 affine map from `fixed` pixel coordinates to `moving` ones, in full-size pixels.
+
+    ECC on a copy at most COARSE_SIDE_PX first, refined at the given size; affine, else translation only,
+    else the identity ("none").
+
+    Args:
+        moving, fixed: [h,w] float32 greys of the same size (at most WORK_SIDE_PX).
+        full_size_hw: the frames' full size, to express the map in full-size pixels.
+    """
+    import cv2
+
+    h, w = fixed.shape
+    coarse = min(1.0, COARSE_SIDE_PX / max(h, w))
+    size = (max(16, round(w * coarse)), max(16, round(h * coarse)))
+    fixed_small = cv2.resize(fixed, size, interpolation=cv2.INTER_AREA)
+    moving_small = cv2.resize(moving, size, interpolation=cv2.INTER_AREA)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, ECC_ITERATIONS, ECC_EPSILON)
+    for motion, name in ((cv2.MOTION_AFFINE, "affine"), (cv2.MOTION_TRANSLATION, "translation")):
+        try:
+            identity = np.eye(2, 3, dtype=np.float32)
+            everywhere = np.ones_like(fixed_small, dtype=np.uint8)
+            _, warp = cv2.findTransformECC(fixed_small, moving_small, identity, motion, criteria, everywhere, 5)
+            start = _scaled(np.vstack([warp, [0, 0, 1]]), w / size[0])[:2].astype(np.float32)
+            everywhere = np.ones_like(fixed, dtype=np.uint8)
+            _, warp = cv2.findTransformECC(fixed, moving, start, motion, criteria, everywhere, 5)
+        except cv2.error:
+            continue
+        matrix = np.vstack([warp.astype(np.float64), [0.0, 0.0, 1.0]])
+        return _scaled(matrix, full_size_hw[1] / w), name
+    return np.eye(3), "none"
+
+
+def align_stack(greys: list[np.ndarray], full_size_hw: tuple[int, int]) -> Alignment:
+    """Chain neighbour matches to the middle frame: frame i is matched to frame i +- 1, nearer the middle.
+
+    Args:
+        greys: the frames' matching greys (`grey_for_matching`), all the same size, in focus order.
+        full_size_hw: the frames' full size.
+    """
+    count = len(greys)
+    reference = count // 2
+    to_frame: list[np.ndarray | None] = [None] * count
+    methods = [""] * count
+    to_frame[reference], methods[reference] = np.eye(3), "reference"
+    for i in [*range(reference - 1, -1, -1), *range(reference + 1, count)]:
+        neighbour = i + 1 if i < reference else i - 1
+        pair, methods[i] = match_pair(greys[i], greys[neighbour], full_size_hw)
+        to_frame[i] = pair @ to_frame[neighbour]  # reference -> neighbour -> frame i
+    return Alignment([m for m in to_frame if m is not None], methods)
+
+
+def warp_to_reference(linear: torch.Tensor, to_frame: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Resample frame [1,3,H,W] onto the reference grid; returns it and [1,1,H,W] coverage (1 inside the frame).
+
+    Bilinear; outside the frame the edge is extended and coverage falls to 0.
+    """
+    import cv2
+
+    h, w = linear.shape[-2:]
+    if np.allclose(to_frame, np.eye(3)):
+        return linear, torch.ones(1, 1, h, w, dtype=linear.dtype)
+    image = linear[0].permute(1, 2, 0).contiguous().cpu().numpy()
+    flags = INTERPOLATION | cv2.WARP_INVERSE_MAP
+    warped = cv2.warpAffine(image, to_frame[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpAffine(
+        np.ones((h, w), np.float32), to_frame[:2], (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    return (
+        torch.from_numpy(warped).permute(2, 0, 1).unsqueeze(0).to(linear.dtype),
+        torch.from_numpy(inside)[None, None].to(linear.dtype),
+    )

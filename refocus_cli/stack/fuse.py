@@ -1,0 +1,238 @@
+"""Focus stacking: one sharp image and a depth-from-focus map from a captured focal stack.
+
+Steps, for frames in focus order (nearest focus first):
+1. align every frame onto the middle one (`align.py`), with its coverage;
+2. balance exposure: a gain per frame and channel, the median ratio to the reference over heavily blurred,
+   well-exposed pixels (blur makes the ratio blind to the frames' different focus);
+3. a focus measure per frame: the squared Laplacian of Gaussian of the luma (gamma-encoded, so dark and bright
+   detail count alike), summed over two scales and averaged locally;
+4. the sharpest frame per pixel, made consistent: a median filter removes isolated picks (the noise that
+   makes halos and speckle at high-contrast edges);
+5. fusion: the frames' Laplacian pyramids blended with the pyramids of their (softened) pick masks, so seams
+   between frames vanish at every scale;
+6. depth from focus: the index of the sharpest frame refined to a fraction by a parabola through the focus
+   measures around it, median-filtered and smoothed with a guided filter on the fused image; nearest = 1.
+
+All frames stay in memory as float16 aligned copies (20 frames of 12 MP: about 1.4 GB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from refocus_cli.colour import linear_to_srgb
+from refocus_cli.filters import collapse_pyramid, gaussian_blur, gaussian_pyramid, laplacian, laplacian_pyramid
+
+LUMA = (0.2126, 0.7152, 0.0722)
+MEASURE_SIGMAS_PX = (1.0, 2.0)
+"""Scales of the Laplacian of Gaussian (at 1000 px on the long side; they grow with the image)."""
+MEASURE_WINDOW_PX = 2.0
+"""Sigma of the local average of the focus measure (at 1000 px on the long side)."""
+CONSISTENCY_PX = 5
+"""Median filter size for the pick map (at 1000 px on the long side)."""
+EXPOSURE_BLUR_PX = 8.0
+PYRAMID_MIN_SIDE_PX = 16
+
+
+@dataclass(frozen=True)
+class FusedStack:
+    """The fused image [1,3,H,W] (linear light) and depth from focus [1,1,H,W] (1 = nearest frame's focus),
+    with per-frame alignment facts: magnification, method and exposure gain."""
+
+    image: torch.Tensor
+    disparity: torch.Tensor
+    frame_index: torch.Tensor  # [1,1,H,W] float: which frame is sharpest, fractional
+    scales: list[float]
+    methods: list[str]
+    gains: list[list[float]]
+
+
+def luma(linear: torch.Tensor) -> torch.Tensor:
+    """[N,3,H,W] linear -> [N,1,H,W] gamma-encoded (sRGB) luma."""
+    weights = torch.tensor(LUMA, dtype=linear.dtype, device=linear.device).view(1, 3, 1, 1)
+    return linear_to_srgb((linear.clamp(0, 1) * weights).sum(dim=1, keepdim=True))
+
+
+def size_factor(size_hw: tuple[int, int]) -> float:
+    """Filter sizes are given for 1000 px on the long side and scale with the image, never below 1."""
+    return max(1.0, max(size_hw) / 1000.0)
+
+
+def focus_measure(linear: torch.Tensor) -> torch.Tensor:
+    """[1,3,H,W] linear -> [1,1,H,W] local energy of the Laplacian of Gaussian of the luma, over two scales."""
+    factor = size_factor(tuple(linear.shape[-2:]))  # type: ignore[arg-type]
+    y = luma(linear)
+    energy = torch.zeros_like(y)
+    for sigma in MEASURE_SIGMAS_PX:
+        s = sigma * factor
+        energy += (s**2 * laplacian(gaussian_blur(y, s))) ** 2  # scale-normalised LoG
+    return gaussian_blur(energy, MEASURE_WINDOW_PX * factor)
+
+
+def exposure_gains(frame: torch.Tensor, reference: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
+    """Gain [1,3,1,1] that matches `frame`'s exposure to `reference`'s ([1,3,H,W] linear, aligned)."""
+    factor = size_factor(tuple(frame.shape[-2:]))  # type: ignore[arg-type]
+    a = gaussian_blur(frame.float(), EXPOSURE_BLUR_PX * factor)
+    b = gaussian_blur(reference.float(), EXPOSURE_BLUR_PX * factor)
+    good = (coverage > 0.999) & (a > 0.01) & (b > 0.01) & (a < 0.9) & (b < 0.9)
+    gains = []
+    for c in range(3):
+        mask = good[:, 0]
+        ratios = (b[:, c][mask] / a[:, c][mask]) if bool(mask.any()) else torch.ones(1)
+        step = max(1, ratios.numel() // 200_000)
+        gains.append(float(ratios[::step].median()))
+    return torch.tensor(gains).view(1, 3, 1, 1)
+
+
+def median_filter_index(index: torch.Tensor, size: int) -> torch.Tensor:
+    """Median filter of an integer pick map [1,1,H,W] (values < 256) with an odd `size`."""
+    import cv2
+
+    size = max(3, size | 1)
+    picks = index[0, 0].to(torch.uint8).cpu().numpy()
+    return torch.from_numpy(cv2.medianBlur(np.ascontiguousarray(picks), size)).long()[None, None]
+
+
+def guided_filter(guide: torch.Tensor, source: torch.Tensor, radius_px: int, eps: float) -> torch.Tensor:
+    """He et al.'s guided filter with a grey guide [1,1,H,W]: smooths `source` [1,1,H,W] but keeps the guide's
+    edges."""
+
+    def box(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.pad(x, (radius_px,) * 4, mode="replicate"), 2 * radius_px + 1, stride=1)
+
+    mean_g, mean_s = box(guide), box(source)
+    var_g = box(guide * guide) - mean_g**2
+    cov = box(guide * source) - mean_g * mean_s
+    a = cov / (var_g + eps)
+    b = mean_s - a * mean_g
+    return box(a) * guide + box(b)
+
+
+@dataclass
+class SharpestPicker:
+    """The sharpest frame per pixel, fed one focus measure [1,1,H,W] at a time in focus order, with the
+    measures of its two neighbours for a parabolic refinement; holds four maps, not the whole volume."""
+
+    best: torch.Tensor | None = None  # [1,1,H,W] long
+    best_measure: torch.Tensor | None = None
+    left: torch.Tensor | None = None  # measure of frame best - 1 (or of best itself at the first frame)
+    right: torch.Tensor | None = None  # measure of frame best + 1 (or of best itself at the last frame)
+    previous: torch.Tensor | None = None
+    count: int = 0
+
+    def add(self, measure: torch.Tensor) -> None:
+        index = self.count
+        if self.best is None or self.best_measure is None or self.left is None or self.right is None:
+            self.best = torch.zeros_like(measure, dtype=torch.long)
+            self.best_measure, self.left, self.right = measure, measure, measure
+        else:
+            after_best = self.best == index - 1
+            self.right = torch.where(after_best, measure, self.right)
+            take = measure > self.best_measure
+            assert self.previous is not None
+            self.left = torch.where(take, self.previous, self.left)
+            self.right = torch.where(take, measure, self.right)
+            self.best = torch.where(take, torch.full_like(self.best, index), self.best)
+            self.best_measure = torch.where(take, measure, self.best_measure)
+        self.previous = measure
+        self.count += 1
+
+    def fractional(self) -> torch.Tensor:
+        """The best index refined by a parabola through the measures around it, within half a frame."""
+        assert self.best is not None and self.best_measure is not None
+        assert self.left is not None and self.right is not None
+        curvature = self.left - 2 * self.best_measure + self.right
+        offset = 0.5 * (self.left - self.right) / curvature.clamp_max(-1e-12)
+        inner = (self.best > 0) & (self.best < self.count - 1) & (curvature < 0)
+        return self.best.float() + torch.where(inner, offset.clamp(-0.5, 0.5), torch.zeros_like(offset))
+
+
+def blend_pyramids(frames: list[torch.Tensor], mask_of: Callable[[int], torch.Tensor]) -> torch.Tensor:
+    """Laplacian-pyramid blend of frames [1,3,H,W] by masks [1,1,H,W] that sum to 1 (`mask_of(i)` makes frame
+    i's mask when it is needed, so only one is held at a time)."""
+    h, w = frames[0].shape[-2:]
+    levels = max(1, int(np.log2(min(h, w) / PYRAMID_MIN_SIDE_PX)))
+    fused: list[torch.Tensor] | None = None
+    for i, frame in enumerate(frames):
+        bands = laplacian_pyramid(frame.float(), levels)
+        weights = gaussian_pyramid(mask_of(i), levels)
+        weighted = [band * weight for band, weight in zip(bands, weights, strict=True)]
+        fused = weighted if fused is None else [f + x for f, x in zip(fused, weighted, strict=True)]
+    assert fused is not None
+    return collapse_pyramid(fused).clamp_min(0.0)
+
+
+def fuse_aligned(
+    frames: list[torch.Tensor], coverages: list[torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fuse aligned, exposure-balanced frames [1,3,H,W] (focus order) with their coverages [1,1,H,W].
+
+    Returns the fused image [1,3,H,W], the consistent pick map [1,1,H,W] (long) and the fractional index.
+    """
+    picker = SharpestPicker()
+    for frame, coverage in zip(frames, coverages, strict=True):
+        measure = focus_measure(frame.float())
+        picker.add(torch.where(coverage > 0.999, measure, torch.full_like(measure, -1.0)))
+    assert picker.best is not None
+    factor = size_factor(tuple(frames[0].shape[-2:]))  # type: ignore[arg-type]
+    picks = median_filter_index(picker.best, round(CONSISTENCY_PX * factor))
+    # Blurred one-hot masks still sum to 1: the blur is linear and the picks partition the image.
+    image = blend_pyramids(frames, lambda i: gaussian_blur((picks == i).float(), 0.5 * factor))
+    return image, picks, picker.fractional()
+
+
+def depth_from_focus(fractional: torch.Tensor, picks: torch.Tensor, image: torch.Tensor, count: int) -> torch.Tensor:
+    """Disparity [1,1,H,W] in [0, 1] (frame 0, the nearest focus, is 1) from the fractional pick map, kept
+    where it agrees with the consistent picks, smoothed edge-aware on the fused image."""
+    if count == 1:
+        return torch.full_like(fractional, 0.5)
+    agree = (fractional - picks.float()).abs() <= 1.0
+    index = torch.where(agree, fractional, picks.float())
+    factor = size_factor(tuple(index.shape[-2:]))  # type: ignore[arg-type]
+    smooth = guided_filter(luma(image.float()), index, max(2, round(4 * factor)), 1e-3)
+    return (1.0 - smooth / (count - 1)).clamp(0.0, 1.0)
+
+
+def fuse_stack(frames: list[torch.Tensor]) -> FusedStack:
+    """Align, balance and fuse frames [1,3,H,W] (linear light, nearest focus first, float16 or float32).
+
+    The output is in the middle frame's pixel grid. Frames are replaced one by one by their aligned float16
+    copies, so memory holds about one copy of the stack.
+    """
+    from refocus_cli.stack.align import WORK_SIDE_PX, align_stack, grey_for_matching, warp_to_reference
+
+    size_hw = (int(frames[0].shape[-2]), int(frames[0].shape[-1]))
+    alignment = align_stack([grey_for_matching(f.float(), WORK_SIDE_PX) for f in frames], size_hw)
+    reference = len(frames) // 2
+    aligned: list[torch.Tensor] = []
+    coverages: list[torch.Tensor] = []
+    for i, frame in enumerate(frames):
+        warped, coverage = warp_to_reference(frame.float(), alignment.to_frame[i])
+        aligned.append(warped.half())
+        coverages.append(coverage)
+    gains = []
+    for i in range(len(aligned)):
+        gain = exposure_gains(aligned[i].float(), aligned[reference].float(), coverages[i])
+        gains.append([round(float(g), 5) for g in gain.flatten()])
+        aligned[i] = (aligned[i].float() * gain).half()
+    image, picks, fractional = fuse_aligned(aligned, coverages)
+    disparity = depth_from_focus(fractional, picks, image, len(frames))
+    return FusedStack(image, disparity, fractional, alignment.scales, alignment.methods, gains)
+
+
+def fuse_max_laplacian(frames: list[torch.Tensor], coverages: list[torch.Tensor]) -> torch.Tensor:
+    """The plain baseline: per pixel, the frame with the largest smoothed |Laplacian| of luma, copied as is."""
+    best = torch.full_like(frames[0][:, :1], -1.0, dtype=torch.float32)
+    out = torch.zeros_like(frames[0], dtype=torch.float32)
+    for frame, coverage in zip(frames, coverages, strict=True):
+        measure = gaussian_blur(laplacian(luma(frame.float())).abs(), 2.0)
+        measure = torch.where(coverage > 0.999, measure, torch.full_like(measure, -1.0))
+        take = measure > best
+        out = torch.where(take, frame.float(), out)
+        best = torch.where(take, measure, best)
+    return out

@@ -1,0 +1,101 @@
+"""Synthetic captured focal stacks with exact truth: a random layered scene rendered by the reference renderer
+at several focus planes, each frame then magnified, shifted and exposed a little differently, as a real
+capture's focus breathing, drift and exposure flicker do.
+
+The middle frame has the identity geometry and unit exposure, so the truth (the pinhole image and the
+disparity) is in its pixel grid.
+
+A camera's lens passes no detail finer than about a pixel and its sensor integrates the optical image over
+each pixel; to model that, the scene is made at `supersample` times the frame size, rendered there, softened
+by a Gaussian of half a frame pixel (the lens's resolution), warped, and area-averaged down to the frame size
+(the truth too, without the warp). Without it, texture at the pixel grid's Nyquist limit would be an artefact of the
+simulation that no resampling, in alignment or in a real camera, preserves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from refocus_cli.filters import gaussian_blur
+from refocus_cli.render.reference import render_reference
+from refocus_cli.render.scenes import LayeredScene
+
+OPTICS_SIGMA_PX = 0.5
+"""The lens's blur at best focus, a Gaussian sigma in frame pixels."""
+
+
+@dataclass(frozen=True)
+class SyntheticStack:
+    """Frames [F,3,H,W] linear light (nearest focus first), their focus disparities, and the truth."""
+
+    frames: torch.Tensor
+    focus_disparities: list[float]
+    all_in_focus: torch.Tensor  # [1,3,H,W]
+    disparity: torch.Tensor  # [1,1,H,W]
+    scales: list[float]
+    shifts_xy: list[tuple[float, float]]
+    gains: list[float]
+
+
+def similarity_warp(image: torch.Tensor, scale: float, shift_xy: tuple[float, float]) -> torch.Tensor:
+    """[N,C,H,W] magnified by `scale` about the centre, then moved by `shift_xy` pixels; edges extended.
+
+    Output pixel p shows input point centre + (p - centre - shift) / scale (bicubic).
+    """
+    n, _, h, w = image.shape
+    ys = torch.arange(h, dtype=image.dtype)
+    xs = torch.arange(w, dtype=image.dtype)
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    src_x = cx + (xs - cx - shift_xy[0]) / scale
+    src_y = cy + (ys - cy - shift_xy[1]) / scale
+    grid_x = ((2 * src_x + 1) / w - 1).view(1, w).expand(h, w)
+    grid_y = ((2 * src_y + 1) / h - 1).view(h, 1).expand(h, w)
+    grid = torch.stack((grid_x, grid_y), dim=-1).unsqueeze(0).expand(n, h, w, 2)
+    return F.grid_sample(image, grid, mode="bicubic", padding_mode="border", align_corners=False).clamp_min(0)
+
+
+def synthetic_focal_stack(
+    scene: LayeredScene,
+    blur_k_px: float,
+    *,
+    generator: torch.Generator,
+    max_scale_step: float = 0.004,
+    max_shift_px: float = 1.5,
+    max_gain_change: float = 0.06,
+    supersample: int = 2,
+) -> SyntheticStack:
+    """Render one frame focused on each layer of the scene, nearest first, and disturb each frame.
+
+    Magnification grows by up to `max_scale_step` per frame away from the middle one (focus breathing),
+    shifts are random up to `max_shift_px`, exposure gains random within 1 +- `max_gain_change`. The scene is
+    at `supersample` times the frame size; `blur_k_px` and shifts are in frame pixels.
+    """
+    ss = supersample
+    focus = sorted((layer.disparity for layer in scene.layers), reverse=True)
+    middle = len(focus) // 2
+    step = max_scale_step * float(torch.rand((), generator=generator) * 0.5 + 0.5)
+    scales, shifts, gains, rendered = [], [], [], []
+    for i, d in enumerate(focus):
+        scale = 1.0 + step * (middle - i)
+        shift = (
+            (0.0, 0.0) if i == middle else tuple(((torch.rand(2, generator=generator) * 2 - 1) * max_shift_px).tolist())
+        )
+        gain = 1.0 if i == middle else 1.0 + float((torch.rand((), generator=generator) * 2 - 1) * max_gain_change)
+        image = render_reference(scene, d, blur_k_px * ss, generator=generator)
+        warped = similarity_warp(gaussian_blur(image, OPTICS_SIGMA_PX * ss), scale, (shift[0] * ss, shift[1] * ss))
+        rendered.append(F.avg_pool2d(warped, ss) * gain)
+        scales.append(scale)
+        shifts.append(shift)
+        gains.append(gain)
+    return SyntheticStack(
+        frames=torch.cat(rendered),
+        focus_disparities=focus,
+        all_in_focus=F.avg_pool2d(gaussian_blur(scene.pinhole_image(), OPTICS_SIGMA_PX * ss), ss),
+        disparity=F.avg_pool2d(scene.disparity_map(), ss),
+        scales=scales,
+        shifts_xy=shifts,
+        gains=gains,
+    )
