@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from process import run_once  # benchmarks/process.py
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -36,19 +34,6 @@ def make_inputs(width: int, height: int, folder: Path) -> tuple[Path, Path]:
     photo.save(image_path, quality=92)
     Image.fromarray(np.round(np.asarray(depth)).astype(np.uint16)).save(depth_path)
     return image_path, depth_path
-
-
-def run_once(command: list[str]) -> tuple[float, float, dict]:
-    """Wall seconds, peak RSS in MB, and the --json record of one run."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    stdout = process.stdout.read().decode() if process.stdout else ""
-    stderr = process.stderr.read().decode() if process.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark run failed: {' '.join(command)}\n{stderr}")
-    return wall, usage.ru_maxrss / 1024.0, json.loads(stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

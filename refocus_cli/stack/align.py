@@ -17,6 +17,9 @@ import torch
 WORK_SIDE_PX = 1024
 COARSE_SIDE_PX = 256
 ECC_ITERATIONS, ECC_EPSILON = 100, 1e-6
+MAX_DISTORTION = 0.005
+"""Largest shear or anisotropy an accepted affine map may have (lenses breathe uniformly)."""
+MAX_SCALE_CHANGE = 0.1
 INTERPOLATION = 4  # cv2.INTER_LANCZOS4: fine texture survives the resampling
 
 
@@ -30,8 +33,9 @@ class Alignment:
 
     @property
     def scales(self) -> list[float]:
-        """Each frame's magnification relative to the reference (the square root of the determinant, inverted)."""
-        return [float(1.0 / np.sqrt(abs(np.linalg.det(m[:2, :2])))) for m in self.to_frame]
+        """Each frame's magnification relative to the reference: the square root of the map's determinant (a
+        frame twice as magnified shows the reference's point q at twice its distance from the centre)."""
+        return [float(np.sqrt(abs(np.linalg.det(m[:2, :2])))) for m in self.to_frame]
 
 
 def grey_for_matching(linear: torch.Tensor, side_px: int) -> np.ndarray:
@@ -54,7 +58,9 @@ def _scaled(matrix: np.ndarray, factor: float) -> np.ndarray:
     return s @ matrix @ np.linalg.inv(s)
 
 
-def match_pair(moving: np.ndarray, fixed: np.ndarray, full_size_hw: tuple[int, int]) -> tuple[np.ndarray, str]:
+def match_pair(
+    moving: np.ndarray, fixed: np.ndarray, full_size_hw: tuple[int, int], mask: np.ndarray | None = None
+) -> tuple[np.ndarray, str]:
     """The 3x3 affine map from `fixed` pixel coordinates to `moving` ones, in full-size pixels.
 
     ECC on a copy at most COARSE_SIDE_PX first, refined at the given size; affine, else translation only,
@@ -63,28 +69,53 @@ def match_pair(moving: np.ndarray, fixed: np.ndarray, full_size_hw: tuple[int, i
     Args:
         moving, fixed: [h,w] float32 greys of the same size (at most WORK_SIDE_PX).
         full_size_hw: the frames' full size, to express the map in full-size pixels.
+        mask: [h,w] uint8, nonzero where `fixed` may be compared (None: everywhere).
     """
     import cv2
 
     h, w = fixed.shape
+    mask = np.ones_like(fixed, np.uint8) if mask is None else mask
     coarse = min(1.0, COARSE_SIDE_PX / max(h, w))
     size = (max(16, round(w * coarse)), max(16, round(h * coarse)))
     fixed_small = cv2.resize(fixed, size, interpolation=cv2.INTER_AREA)
     moving_small = cv2.resize(moving, size, interpolation=cv2.INTER_AREA)
+    mask_small = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, ECC_ITERATIONS, ECC_EPSILON)
-    for motion, name in ((cv2.MOTION_AFFINE, "affine"), (cv2.MOTION_TRANSLATION, "translation")):
+
+    def ecc(motion: int, start: np.ndarray) -> np.ndarray | None:
+        """ECC coarse then fine from `start` (2x3, coarse pixels); None when it does not converge."""
         try:
-            identity = np.eye(2, 3, dtype=np.float32)
-            everywhere = np.ones_like(fixed_small, dtype=np.uint8)
-            _, warp = cv2.findTransformECC(fixed_small, moving_small, identity, motion, criteria, everywhere, 5)
-            start = _scaled(np.vstack([warp, [0, 0, 1]]), w / size[0])[:2].astype(np.float32)
-            everywhere = np.ones_like(fixed, dtype=np.uint8)
-            _, warp = cv2.findTransformECC(fixed, moving, start, motion, criteria, everywhere, 5)
+            _, warp = cv2.findTransformECC(fixed_small, moving_small, start, motion, criteria, mask_small, 5)
+            warp = _scaled(np.vstack([warp, [0, 0, 1]]), w / size[0])[:2].astype(np.float32)
+            _, warp = cv2.findTransformECC(fixed, moving, warp, motion, criteria, mask, 5)
         except cv2.error:
-            continue
-        matrix = np.vstack([warp.astype(np.float64), [0.0, 0.0, 1.0]])
-        return _scaled(matrix, full_size_hw[1] / w), name
+            return None
+        return np.vstack([warp.astype(np.float64), [0.0, 0.0, 1.0]])
+
+    shift = ecc(cv2.MOTION_TRANSLATION, np.eye(2, 3, dtype=np.float32))
+    start = np.eye(2, 3, dtype=np.float32) if shift is None else _scaled(shift, size[0] / w)[:2].astype(np.float32)
+    affine = ecc(cv2.MOTION_AFFINE, start)
+    if affine is not None and plausible(affine):
+        return _scaled(affine, full_size_hw[1] / w), "affine"
+    if shift is not None:
+        return _scaled(shift, full_size_hw[1] / w), "translation"
     return np.eye(3), "none"
+
+
+def plausible(matrix: np.ndarray) -> bool:
+    """An affine map a focal stack can have: near a similarity (shear and anisotropy under MAX_DISTORTION)
+    with a magnification change under MAX_SCALE_CHANGE. Anything else is ECC locking onto defocus.
+
+    >>> plausible(np.array([[1.004, 0.0, 2.0], [0.0, 1.004, -1.0], [0, 0, 1]]))
+    True
+    >>> plausible(np.array([[0.97, 0.02, 0.9], [0.015, 1.003, -2.0], [0, 0, 1]]))
+    False
+    """
+    a, b, c, d = matrix[0, 0], matrix[0, 1], matrix[1, 0], matrix[1, 1]
+    anisotropy = abs(a - d) / 2
+    shear = abs(b + c) / 2  # a rotation has b = -c
+    scale = float(np.sqrt(abs(a * d - b * c)))
+    return bool(anisotropy < MAX_DISTORTION and shear < MAX_DISTORTION and abs(scale - 1) < MAX_SCALE_CHANGE)
 
 
 def align_stack(greys: list[np.ndarray], full_size_hw: tuple[int, int]) -> Alignment:

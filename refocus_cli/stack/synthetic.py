@@ -66,12 +66,14 @@ def synthetic_focal_stack(
     max_shift_px: float = 1.5,
     max_gain_change: float = 0.06,
     supersample: int = 2,
+    samples: int | None = None,
 ) -> SyntheticStack:
     """Render one frame focused on each layer of the scene, nearest first, and disturb each frame.
 
     Magnification grows by up to `max_scale_step` per frame away from the middle one (focus breathing),
     shifts are random up to `max_shift_px`, exposure gains random within 1 +- `max_gain_change`. The scene is
-    at `supersample` times the frame size; `blur_k_px` and shifts are in frame pixels.
+    at `supersample` times the frame size; `blur_k_px` and shifts are in frame pixels. `samples` caps the
+    reference renderer's aperture samples (fewer is faster and leaves noise only in the blurred parts).
     """
     ss = supersample
     focus = sorted((layer.disparity for layer in scene.layers), reverse=True)
@@ -84,7 +86,7 @@ def synthetic_focal_stack(
             (0.0, 0.0) if i == middle else tuple(((torch.rand(2, generator=generator) * 2 - 1) * max_shift_px).tolist())
         )
         gain = 1.0 if i == middle else 1.0 + float((torch.rand((), generator=generator) * 2 - 1) * max_gain_change)
-        image = render_reference(scene, d, blur_k_px * ss, generator=generator)
+        image = render_reference(scene, d, blur_k_px * ss, generator=generator, samples=samples)
         warped = similarity_warp(gaussian_blur(image, OPTICS_SIGMA_PX * ss), scale, (shift[0] * ss, shift[1] * ss))
         rendered.append(F.avg_pool2d(warped, ss) * gain)
         scales.append(scale)
@@ -99,3 +101,30 @@ def synthetic_focal_stack(
         shifts_xy=shifts,
         gains=gains,
     )
+
+
+def depth_order_accuracy(
+    disparity: torch.Tensor, stack: SyntheticStack, blur_k_px: float, *, edge_px: int = 4, border_px: int = 8
+) -> float:
+    """Share of pixels at least `edge_px` from a depth discontinuity (and `border_px` from the frame's edge)
+    whose depth from focus, rounded to a frame, is the frame focused on their layer.
+
+    `disparity` is depth from focus [1,1,H,W] (frame 0 = 1, the last frame = 0). Frames focused on planes less
+    than one pixel of blur apart (K * |d_i - d_j| < 1) cannot be told apart by focus and count as one frame.
+    """
+    focus = stack.focus_disparities
+    count = len(focus)
+    group = list(range(count))
+    for i in range(1, count):
+        if blur_k_px * abs(focus[i] - focus[i - 1]) < 1.0:
+            group[i] = group[i - 1]
+    groups = torch.tensor(group, dtype=torch.float32)
+    estimated = groups[((1.0 - disparity) * (count - 1)).round().long().clamp(0, count - 1)]
+    nearest = (stack.disparity - torch.tensor(focus).view(-1, 1, 1, 1)).abs().argmin(dim=0, keepdim=True)[0]
+    true = groups[nearest]
+    spread = F.max_pool2d(stack.disparity, 2 * edge_px + 1, 1, edge_px) + F.max_pool2d(
+        -stack.disparity, 2 * edge_px + 1, 1, edge_px
+    )
+    inner = (slice(None), slice(None), slice(border_px, -border_px), slice(border_px, -border_px))
+    away = (spread < 1e-6)[inner]
+    return float((estimated == true)[inner][away].float().mean())

@@ -1,0 +1,180 @@
+"""Focus stacking: quality on synthetic captured stacks with exact truth, the real pcb stack, and speed.
+
+    python benchmarks/fusion.py synthetic --scenes 6 --blur 12      # PSNR vs truth, ours and the plain fusion
+    python benchmarks/fusion.py pcb ../shared/data/pcb-stack         # full size, and the README crop
+    python benchmarks/fusion.py speed ../shared/data/pcb-stack --frames 20 --runs 3   # 20 frames of 12 MP
+
+synthetic: random layered scenes (with bright lights) made at twice the frame size, one frame focused on each
+layer by the reference renderer (128 aperture samples: exact where in focus), each frame softened by the lens
+(Gaussian, half a pixel), magnified (focus
+breathing up to 0.4% a frame), shifted (up to 1.5 px) and exposed differently (up to 6%), then area-averaged to
+the frame size (`refocus_cli.stack.synthetic`). Scores: PSNR (sRGB, 8 px border left out, where frames lack
+coverage) of our fusion and of the plain per-pixel max-of-smoothed-|Laplacian| fusion on the same aligned and
+balanced frames, against the true all-in-focus image, and of both on frames put back with the true maps
+(fusion alone, without alignment errors); depth order: the share of pixels at least 4 px from a
+depth discontinuity whose depth-from-focus frame (rounded) is the frame focused on their layer, frames less
+than a pixel of blur apart counted as one (`depth_order_accuracy`).
+
+speed: the pcb frames resized to 4000x3000 and cycled to `--frames` frames (each with an extra 0.1% of
+magnification per frame, as a longer stack breathes), fused by `refocus stack --fuse` as a whole process;
+median wall time and peak resident memory (wait4's rusage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from process import run_once  # benchmarks/process.py
+
+from refocus_cli.colour import linear_to_srgb
+from refocus_cli.metrics import psnr
+from refocus_cli.render.scenes import random_layered_scene
+from refocus_cli.stack.align import warp_to_reference
+from refocus_cli.stack.fuse import align_and_balance, depth_from_focus, fuse_aligned, fuse_max_laplacian
+from refocus_cli.stack.synthetic import SyntheticStack, depth_order_accuracy, synthetic_focal_stack
+
+BORDER_PX = 8
+EDGE_PX = 4
+
+
+def synthetic(args: argparse.Namespace) -> None:
+    rows = []
+    h, w = args.size
+    for index in range(args.scenes):
+        generator = torch.Generator().manual_seed(args.seed + index)
+        scene = random_layered_scene((2 * h, 2 * w), generator=generator, lights_per_layer=3)
+        stack = synthetic_focal_stack(scene, args.blur, generator=generator, samples=args.samples)
+        frames = [stack.frames[i : i + 1] for i in range(stack.frames.shape[0])]
+        aligned = align_and_balance(frames)
+        ours, picks, fractional = fuse_aligned(aligned.frames, aligned.coverages)
+        disparity = depth_from_focus(fractional, picks, len(frames))
+        plain = fuse_max_laplacian(aligned.frames, aligned.coverages)
+        true_frames, true_coverages = true_alignment(stack)
+        ours_true, _, _ = fuse_aligned(true_frames, true_coverages)
+        plain_true = fuse_max_laplacian(true_frames, true_coverages)
+        truth = crop(linear_to_srgb(stack.all_in_focus.clamp(0, 1)))
+        rows.append(
+            {
+                "scene": index,
+                "frames": len(frames),
+                "methods": aligned.methods,
+                "ours_psnr": round(psnr(crop(linear_to_srgb(ours.clamp(0, 1))), truth), 2),
+                "plain_psnr": round(psnr(crop(linear_to_srgb(plain.clamp(0, 1))), truth), 2),
+                "ours_true_align": round(psnr(crop(linear_to_srgb(ours_true.clamp(0, 1))), truth), 2),
+                "plain_true_align": round(psnr(crop(linear_to_srgb(plain_true.clamp(0, 1))), truth), 2),
+                "depth_order": round(depth_order_accuracy(disparity, stack, args.blur), 4),
+            }
+        )
+        print(json.dumps(rows[-1]) if args.json else rows[-1], flush=True)
+    keys = ("ours_psnr", "plain_psnr", "ours_true_align", "plain_true_align")
+    means = {key: round(statistics.mean(r[key] for r in rows), 2) for key in keys}
+    means["depth_order"] = round(statistics.mean(r["depth_order"] for r in rows), 4)
+    wins = sum(r["ours_psnr"] > r["plain_psnr"] for r in rows)
+    print(json.dumps({"mean": means, "ours_beats_plain": f"{wins}/{len(rows)}", "blur": args.blur}))
+
+
+def true_alignment(stack: SyntheticStack) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The frames put back on the middle frame's grid with their true maps and gains (fusion alone, without
+    the alignment's errors)."""
+    h, w = stack.frames.shape[-2:]
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    frames, coverages = [], []
+    for i, (scale, (sx, sy), gain) in enumerate(zip(stack.scales, stack.shifts_xy, stack.gains, strict=True)):
+        to_frame = np.array([[scale, 0, cx * (1 - scale) + sx], [0, scale, cy * (1 - scale) + sy], [0, 0, 1]])
+        frame, coverage = warp_to_reference(stack.frames[i : i + 1], to_frame)
+        frames.append(frame / gain)
+        coverages.append(coverage)
+    return frames, coverages
+
+
+def crop(image: torch.Tensor) -> torch.Tensor:
+    return image[..., BORDER_PX:-BORDER_PX, BORDER_PX:-BORDER_PX]
+
+
+def pcb(args: argparse.Namespace) -> None:
+    frames = sorted(Path(args.folder).glob("pcb_*.jpg"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fused = out / "pcb-fused.jpg"
+    command = [sys.executable, "-m", "refocus_cli.cli", "stack", "--fuse", *map(str, frames), "-o", str(fused)]
+    wall, rss, record = run_once([*command, "--overwrite", "--json"])
+    expected = np.asarray(Image.open(Path(args.folder) / "expected.jpg").convert("RGB"))
+    ours = np.asarray(Image.open(fused).convert("RGB"))
+    box = args.crop  # x, y, w, h
+    x, y, cw, ch = box
+    side = np.concatenate([ours[y : y + ch, x : x + cw], expected[y : y + ch, x : x + cw]], axis=1)
+    Image.fromarray(side).save(out / "pcb-crop.jpg", quality=90)
+    print(
+        json.dumps(
+            {
+                "wall_s": round(wall, 2),
+                "peak_rss_mb": round(rss),
+                "timings_s": record["timings_s"],
+                "alignment": record["alignment"],
+            }
+        )
+    )
+
+
+def speed(args: argparse.Namespace) -> None:
+    sources = sorted(Path(args.folder).glob("pcb_*.jpg"))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        paths = []
+        for i in range(args.frames):
+            image = Image.open(sources[i % len(sources)]).convert("RGB")
+            grow = 1.0 + 0.001 * i
+            big = image.resize((round(4000 * grow), round(3000 * grow)), Image.Resampling.BICUBIC)
+            left, top = (big.width - 4000) // 2, (big.height - 3000) // 2
+            path = folder / f"frame_{i:03d}.jpg"
+            big.crop((left, top, left + 4000, top + 3000)).save(path, quality=92)
+            paths.append(path)
+        command = [sys.executable, "-m", "refocus_cli.cli", "stack", "--fuse", *map(str, paths)]
+        command += ["-o", str(folder / "fused.jpg"), "--overwrite", "--json"]
+        runs = [run_once(command) for _ in range(args.runs)]
+    print(
+        json.dumps(
+            {
+                "frames": args.frames,
+                "size": "4000x3000",
+                "median_s": round(statistics.median(r[0] for r in runs), 2),
+                "runs_s": [round(r[0], 2) for r in runs],
+                "peak_rss_mb": round(max(r[1] for r in runs)),
+                "stages_s": runs[len(runs) // 2][2]["timings_s"],
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    syn = sub.add_parser("synthetic")
+    syn.add_argument("--scenes", type=int, default=6)
+    syn.add_argument("--blur", type=float, default=12.0)
+    syn.add_argument("--size", type=int, nargs=2, default=[192, 256], metavar=("H", "W"))
+    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--samples", type=int, default=128, help="aperture samples of the reference renders")
+    syn.add_argument("--json", action="store_true")
+    real = sub.add_parser("pcb")
+    real.add_argument("folder")
+    real.add_argument("--out", default="docs/images")
+    real.add_argument("--crop", type=int, nargs=4, default=[1180, 560, 480, 360], metavar=("X", "Y", "W", "H"))
+    fast = sub.add_parser("speed")
+    fast.add_argument("folder")
+    fast.add_argument("--frames", type=int, default=20)
+    fast.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    {"synthetic": synthetic, "pcb": pcb, "speed": speed}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
