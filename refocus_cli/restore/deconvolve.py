@@ -163,8 +163,10 @@ def _layers(
 ) -> list[_Layer]:
     """Cut the disparity range into layers whose radii lie at most a step apart, nearest first.
 
-    A pixel's value is one layer's blur alone where the layer's whole footprint (its radius around the pixel)
-    lies on the layer and no nearer layer's blur reaches it: only such pixels enter that layer's data term.
+    A pixel's value is one disc's blur alone where every pixel of its footprint (the disc around it) has about
+    that radius (within `_radius_tolerance`) and no nearer pixel with a clearly larger blur reaches it: only
+    such pixels enter the layer's data term. On a smooth depth ramp that is most of the ramp; at an occlusion
+    it leaves out the band the nearer object's blur covers.
     """
     low, high = float(disparity.min()), float(disparity.max())
     steps = min(settings.max_layers - 1, math.ceil((high - low) * k0_px / settings.radius_step_px))
@@ -176,20 +178,31 @@ def _layers(
                 torch.ones_like(disparity),
             )
         ]
+    radius_map = (k0_px * (disparity - focus_disparity)).abs().clamp_max(settings.max_radius_px)
     gap = (high - low) / steps
     result = []
-    nearer_spill = torch.zeros_like(disparity)
+    nearer: list[tuple[float, torch.Tensor]] = []  # (radius, where its blur reaches) of each nearer layer
     for centre in torch.linspace(high, low, steps + 1).tolist():
         weight = (1.0 - (disparity - centre).abs() / gap).clamp_min(0.0)
         if float(weight.max()) == 0:
             continue
         radius = min(abs(k0_px * (centre - focus_disparity)), settings.max_radius_px)
-        member = (weight > 0).to(disparity.dtype)
+        tolerance = _radius_tolerance(radius, settings)
         reach = math.ceil(radius)
-        own = 1.0 - _dilate(1.0 - member, reach)  # the whole footprint lies on this layer
-        result.append(_Layer(radius, _feather(weight, settings.feather_px), own * (1.0 - nearer_spill)))
-        nearer_spill = torch.maximum(nearer_spill, _dilate(member, reach))
+        alike = ((radius_map - radius).abs() <= tolerance).to(disparity.dtype)
+        uniform = 1.0 - _dilate(1.0 - alike, reach)  # the whole footprint has about this radius
+        spill = torch.zeros_like(disparity)
+        for nearer_radius, reached in nearer:
+            if nearer_radius > radius + tolerance:
+                spill = torch.maximum(spill, reached)
+        result.append(_Layer(radius, _feather(weight, settings.feather_px), uniform * (1.0 - spill)))
+        nearer.append((radius, _dilate((weight > 0).to(disparity.dtype), reach)))
     return result
+
+
+def _radius_tolerance(radius_px: float, settings: DeconvolveSettings) -> float:
+    """How far a pixel's blur radius may be from a layer's for its blur to count as that layer's disc."""
+    return max(settings.radius_step_px, 0.1 * radius_px)
 
 
 def masked_deconvolve(
