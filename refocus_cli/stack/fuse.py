@@ -89,21 +89,28 @@ def focus_measure(linear: torch.Tensor) -> torch.Tensor:
     return gaussian_blur(energy, MEASURE_WINDOW_PX * factor)
 
 
-def exposure_gains(frame: torch.Tensor, reference: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
-    """Gain [1,3,1,1] that matches `frame`'s exposure to `reference`'s ([1,3,H,W] linear, aligned)."""
-    h, w = frame.shape[-2:]
-    step = max(1, round(max(h, w) / EXPOSURE_SIDE_PX))  # the ratio is of blurred images: a small copy will do
-    small = [F.avg_pool2d(x.float(), step, ceil_mode=True) if step > 1 else x.float() for x in (frame, reference)]
-    cover = -F.max_pool2d(-coverage.float(), step, ceil_mode=True) if step > 1 else coverage
-    factor = size_factor(tuple(small[0].shape[-2:]))  # type: ignore[arg-type]
-    a, b = (gaussian_blur(x, EXPOSURE_BLUR_PX * factor) for x in small)
-    good = (cover > 0.999) & (a > 0.01) & (b > 0.01) & (a < 0.9) & (b < 0.9)
+def exposure_view(image: torch.Tensor, coverage: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What exposure is compared on: [1,3,h,w] a heavily blurred copy about EXPOSURE_SIDE_PX long (blur makes
+    the comparison blind to focus), and [1,1,h,w] where the frame covers all of each small pixel."""
+    h, w = image.shape[-2:]
+    step = max(1, round(max(h, w) / EXPOSURE_SIDE_PX))
+    small = F.avg_pool2d(image.float(), step, ceil_mode=True) if step > 1 else image.float()
+    cover = -F.max_pool2d(-coverage.float(), step, ceil_mode=True) if step > 1 else coverage.float()
+    factor = size_factor((int(small.shape[-2]), int(small.shape[-1])))
+    return gaussian_blur(small, EXPOSURE_BLUR_PX * factor), cover
+
+
+def exposure_gains(
+    frame: tuple[torch.Tensor, torch.Tensor], reference: tuple[torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    """Gain [1,3,1,1] that matches a frame's exposure to the reference's: per channel, the median ratio over
+    well-exposed pixels both cover, of their `exposure_view`s."""
+    (a, cover_a), (b, cover_b) = frame, reference
+    good = (cover_a > 0.999) & (cover_b > 0.999) & (a > 0.01) & (b > 0.01) & (a < 0.9) & (b < 0.9)  # [1,3,h,w]
     gains = []
     for c in range(3):
-        mask = good[:, 0]
-        ratios = (b[:, c][mask] / a[:, c][mask]) if bool(mask.any()) else torch.ones(1)
-        step = max(1, ratios.numel() // 200_000)
-        gains.append(float(ratios[::step].median()))
+        ratios = (b[:, c][good[:, c]] / a[:, c][good[:, c]]) if bool(good[:, c].any()) else torch.ones(1)
+        gains.append(float(ratios[:: max(1, ratios.numel() // 200_000)].median()))
     return torch.tensor(gains).view(1, 3, 1, 1)
 
 
@@ -238,8 +245,9 @@ def align_and_balance(frames: list[torch.Tensor]) -> AlignedStack:
         frames[i] = warped.half()
         coverages.append(coverage)
     gains = []
+    reference_view = exposure_view(frames[reference], coverages[reference])
     for i in range(len(frames)):
-        gain = exposure_gains(frames[i].float(), frames[reference].float(), coverages[i])
+        gain = exposure_gains(exposure_view(frames[i], coverages[i]), reference_view)
         gains.append([round(float(g), 5) for g in gain.flatten()])
         frames[i] = (frames[i].float() * gain).half()
     return AlignedStack(frames, coverages, alignment.scales, alignment.methods, gains)
