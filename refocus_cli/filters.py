@@ -112,8 +112,12 @@ def _opencv_ok(image: torch.Tensor) -> bool:
 def _per_plane(image: torch.Tensor, operation: Callable[[np.ndarray], np.ndarray]) -> torch.Tensor:
     """Apply an OpenCV operation to every [H,W] plane of [N,C,H,W]."""
     planes = image.reshape(-1, *image.shape[-2:]).numpy()
-    out = [operation(np.ascontiguousarray(plane)) for plane in planes]
-    return torch.from_numpy(np.stack(out)).reshape(*image.shape[:-2], *out[0].shape)
+    first = operation(np.ascontiguousarray(planes[0]))
+    out = np.empty((len(planes), *first.shape), dtype=first.dtype)
+    out[0] = first
+    for i in range(1, len(planes)):
+        out[i] = operation(np.ascontiguousarray(planes[i]))
+    return torch.from_numpy(out).reshape(*image.shape[:-2], *first.shape)
 
 
 def laplacian_pyramid(image: torch.Tensor, levels: int) -> list[torch.Tensor]:

@@ -26,10 +26,10 @@ def save_depth(depth: DepthMap, output: Path, *, with_npy: bool, overwrite: bool
     disparity = depth.disparity[0, 0].clamp(0.0, 1.0).numpy()
     paths = depth_paths(output, with_npy=with_npy)
     with atomic_output(paths[0], overwrite=overwrite) as tmp:
-        Image.fromarray(np.round(disparity * 65535).astype(np.uint16)).save(tmp)
+        Image.fromarray(np.round(disparity * 65535).astype(np.uint16)).save(tmp, compress_level=1)  # fast; maps are big
     preview = cv2.applyColorMap(np.round(disparity * 255).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
     with atomic_output(paths[1], overwrite=overwrite) as tmp:
-        Image.fromarray(np.ascontiguousarray(preview)).save(tmp)
+        Image.fromarray(np.ascontiguousarray(preview)).save(tmp, compress_level=1)
     if with_npy:
         with atomic_output(paths[2], overwrite=overwrite) as tmp, tmp.open("wb") as handle:
             np.save(handle, disparity.astype(np.float32))

@@ -21,6 +21,8 @@ MAX_DISTORTION = 0.005
 """Largest shear or anisotropy an accepted affine map may have (lenses breathe uniformly)."""
 MAX_SCALE_CHANGE = 0.1
 INTERPOLATION = 4  # cv2.INTER_LANCZOS4: fine texture survives the resampling
+KERNEL_REACH_PX = 4
+"""How far Lanczos-4 reads beyond a sample point."""
 
 
 @dataclass(frozen=True)
@@ -146,14 +148,25 @@ def warp_to_reference(linear: torch.Tensor, to_frame: np.ndarray) -> tuple[torch
 
     h, w = linear.shape[-2:]
     if np.allclose(to_frame, np.eye(3)):
-        return linear, torch.ones(1, 1, h, w, dtype=linear.dtype)
+        return linear, torch.ones(1, 1, h, w)
     image = linear[0].permute(1, 2, 0).contiguous().cpu().numpy()
     flags = INTERPOLATION | cv2.WARP_INVERSE_MAP
     warped = cv2.warpAffine(image, to_frame[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    inside = cv2.warpAffine(
-        np.ones((h, w), np.float32), to_frame[:2], (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-    )
-    return (
-        torch.from_numpy(warped).permute(2, 0, 1).unsqueeze(0).to(linear.dtype),
-        torch.from_numpy(inside)[None, None].to(linear.dtype),
-    )
+    return torch.from_numpy(warped).permute(2, 0, 1).unsqueeze(0).to(linear.dtype), coverage(to_frame, (h, w))
+
+
+def coverage(to_frame: np.ndarray, size_hw: tuple[int, int]) -> torch.Tensor:
+    """[1,1,H,W]: 1 where the map reads the frame at least the interpolation kernel's reach inside its edges
+    (so no replicated edge pixel enters), else 0.
+
+    >>> coverage(np.eye(3), (12, 10))[0, 0, 6].tolist()
+    [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    """
+    h, w = size_hw
+    xs = torch.arange(w, dtype=torch.float32).view(1, w)
+    ys = torch.arange(h, dtype=torch.float32).view(h, 1)
+    (a, b, c), (d, e, f) = to_frame[0].tolist(), to_frame[1].tolist()
+    source_x, source_y = a * xs + b * ys + c, d * xs + e * ys + f
+    reach = KERNEL_REACH_PX
+    inside = (source_x >= reach) & (source_x <= w - 1 - reach) & (source_y >= reach) & (source_y <= h - 1 - reach)
+    return inside.float()[None, None]

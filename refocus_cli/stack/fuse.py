@@ -25,7 +25,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from refocus_cli.colour import linear_to_srgb
 from refocus_cli.filters import (
     collapse_pyramid,
     downsample2,
@@ -64,9 +63,10 @@ class FusedStack:
 
 
 def luma(linear: torch.Tensor) -> torch.Tensor:
-    """[N,3,H,W] linear -> [N,1,H,W] gamma-encoded (sRGB) luma."""
+    """[N,3,H,W] linear -> [N,1,H,W] gamma-encoded luma: the square root of linear luminance, near sRGB's curve
+    (so dark and bright detail count alike) and several times cheaper to compute."""
     weights = torch.tensor(LUMA, dtype=linear.dtype, device=linear.device).view(1, 3, 1, 1)
-    return linear_to_srgb((linear.clamp(0, 1) * weights).sum(dim=1, keepdim=True))
+    return (linear.clamp(0, 1) * weights).sum(dim=1, keepdim=True).sqrt()
 
 
 def size_factor(size_hw: tuple[int, int]) -> float:
@@ -239,17 +239,15 @@ def align_and_balance(frames: list[torch.Tensor]) -> AlignedStack:
     size_hw = (int(frames[0].shape[-2]), int(frames[0].shape[-1]))
     alignment = align_stack([grey_for_matching(f.float(), WORK_SIDE_PX) for f in frames], size_hw)
     reference = len(frames) // 2
+    reference_view = exposure_view(frames[reference], torch.ones_like(frames[reference][:, :1]))  # identity map
     coverages: list[torch.Tensor] = []
+    gains = []
     for i in range(len(frames)):
         warped, coverage = warp_to_reference(frames[i].float(), alignment.to_frame[i])
-        frames[i] = warped.half()
+        gain = exposure_gains(exposure_view(warped, coverage), reference_view)
+        frames[i] = (warped * gain).half()
         coverages.append(coverage)
-    gains = []
-    reference_view = exposure_view(frames[reference], coverages[reference])
-    for i in range(len(frames)):
-        gain = exposure_gains(exposure_view(frames[i], coverages[i]), reference_view)
         gains.append([round(float(g), 5) for g in gain.flatten()])
-        frames[i] = (frames[i].float() * gain).half()
     return AlignedStack(frames, coverages, alignment.scales, alignment.methods, gains)
 
 
