@@ -143,7 +143,7 @@ def test_the_page_shows_the_frame_focused_where_you_click(tmp_path: Path, chromi
     assert result.exit_code == 0, result.output
     browser = Browser(chromium, tmp_path / "profile")
     try:
-        browser.open((out / "index.html").as_uri(), ready="document.getElementById('photo').complete")
+        browser.open((out / "index.html").as_uri(), ready="window.refocusReady === true && photo.complete")
         box = browser.evaluate(
             "[photo.getBoundingClientRect().x, photo.getBoundingClientRect().y, photo.width, photo.height]"
         )

@@ -195,6 +195,7 @@ document.addEventListener("keydown", (event) => {
   if (step) show(Math.min(STACK.frames.length - 1, Math.max(0, Number(slider.value) + step)), "");
 });
 show(0, "");
+window.refocusReady = true;  // listeners attached: the page answers clicks from here on
 </script>
 </body>
 </html>
