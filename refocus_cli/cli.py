@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from refocus_cli import __version__
-from refocus_cli.commands import debug_enabled
+from refocus_cli.commands import debug_enabled, echo_error
 from refocus_cli.commands.image import image_command
 from refocus_cli.commands.stack import stack_command
 from refocus_cli.errors import RefocusError
@@ -33,7 +33,7 @@ class RefocusGroup(TyperGroup):
         except RefocusError as error:
             if debug_enabled():
                 raise
-            typer.echo(f"refocus: error: {error}", err=True)
+            echo_error(str(error))
             raise typer.Exit(error.exit_code) from None
 
 

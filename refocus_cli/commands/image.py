@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from refocus_cli.commands import debug_enabled
+from refocus_cli.commands import debug_enabled, echo_error
 from refocus_cli.commands.inputs import check_outputs, depth_for, expand_inputs, output_path_for
 from refocus_cli.config import (
     CAMERA_FIELDS,
@@ -331,7 +331,7 @@ def image_command(
     failures = run_batch(list(zip(sources, outputs, strict=True)), request_for, json_lines=json_lines, quiet=quiet)
     if failures:
         for failure in failures:
-            typer.echo(f"refocus: error: {failure.message}", err=True)
+            echo_error(failure.message)
         if len(sources) > 1:
             typer.echo(f"refocus: {len(failures)} of {len(sources)} inputs failed", err=True)
         raise typer.Exit(1)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from refocus_cli.commands import echo_error
 from refocus_cli.commands.image import APERTURE, DEPTH, FORCED_DEPTH_SOURCES, OUTPUT, RUNTIME, aperture_from
 from refocus_cli.commands.inputs import depth_for, expand_inputs
 from refocus_cli.config import DepthKind, Device, Quality
@@ -149,7 +150,7 @@ def stack_command(
                 typer.echo(f"refocus: note: {note}", err=True)
             typer.echo(f"wrote {result.output_path} ({len(result.focus_disparities)} frames)", err=True)
     for message in failures:
-        typer.echo(f"refocus: error: {message}", err=True)
+        echo_error(message)
     if failures:
         if len(sources) > 1:
             typer.echo(f"refocus: {len(failures)} of {len(sources)} inputs failed", err=True)

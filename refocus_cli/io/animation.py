@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import shutil
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -14,8 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from refocus_cli.errors import OutputError
-from refocus_cli.io.atomic import atomic_output
+from refocus_cli.io.atomic import atomic_folder, atomic_output
 
 GIF_SIDE_PX = 1024
 """GIF frames are scaled to at most this long side (a GIF of full-size photos would be hundreds of MB)."""
@@ -67,37 +63,13 @@ def write_gif(path: Path, frames: Iterable[np.ndarray], *, fps: float, overwrite
 def write_png_folder(folder: Path, frames: Iterable[np.ndarray], index: dict[str, Any], *, overwrite: bool) -> int:
     """Numbered PNGs (`frame_000.png`, ...; uint8 or uint16 [H,W,3]) and `index.json` holding `index`, written
     to a hidden temporary folder renamed into place; returns the count."""
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(folder, "exists and is not a folder")
-    if folder.exists() and not overwrite:
-        raise OutputError(folder, "exists; pass --overwrite to replace it")
-    tmp = folder.with_name(f".{folder.name}.tmp-{secrets.token_hex(4)}")
-    try:
-        tmp.mkdir(parents=True)
-        count = 0
+    count = 0
+    with atomic_folder(folder, overwrite=overwrite) as tmp:
         for i, frame in enumerate(frames):
             Image.fromarray(frame).save(tmp / f"frame_{i:03d}.png")
             count = i + 1
         (tmp / "index.json").write_text(json.dumps(index, indent=2) + "\n")
-        replace_folder(tmp, folder)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(folder, f"cannot write ({exc.strerror or exc})") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return count
-
-
-def replace_folder(new: Path, target: Path) -> None:
-    """Move the finished folder `new` onto `target`, replacing an existing one with two renames."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
 
 
 def ping_pong(count: int) -> list[int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,3 +57,35 @@ def _check_target(path: Path, *, overwrite: bool) -> None:
         raise OutputError(path, "is a folder")
     if path.exists() and not overwrite:
         raise OutputError(path, "exists; pass --overwrite to replace it")
+
+
+@contextmanager
+def atomic_folder(folder: Path, *, overwrite: bool) -> Iterator[Path]:
+    """Yield a hidden temporary folder beside `folder`; on success it replaces `folder` (two renames when one
+    exists), on any exception it is removed. An `OSError` becomes an `OutputError` naming `folder`.
+
+    Raises:
+        OutputError: `folder` is a file, exists without `overwrite`, its parent is missing, or writing fails.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(folder, "exists and is not a folder")
+    if folder.exists() and not overwrite:
+        raise OutputError(folder, "exists; pass --overwrite to replace it")
+    if not folder.parent.is_dir():
+        raise OutputError(folder, "folder does not exist")
+    tmp = folder.with_name(f".{folder.name}.tmp-{secrets.token_hex(4)}")
+    try:
+        tmp.mkdir()
+        yield tmp
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old-{secrets.token_hex(4)}")
+            os.replace(folder, old)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, RefocusError):
+            raise OutputError(folder, f"cannot write ({exc.strerror or exc})") from exc
+        raise

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Literal
 
 import torch
@@ -46,16 +44,6 @@ def _check_inputs(linear: torch.Tensor, disparity: torch.Tensor) -> None:
         )
 
 
-def _edge_blur_module(*, required: bool) -> ModuleType | None:
-    """`refocus_cli.depth.defocus` (imported lazily), or None when it is absent and not required."""
-    try:
-        return importlib.import_module("refocus_cli.depth.defocus")
-    except ImportError as error:
-        if required:
-            raise SettingsError("edge-based blur estimation is not available in this installation") from error
-        return None
-
-
 def estimate_photo_defocus(
     linear: torch.Tensor, disparity: torch.Tensor, *, source: BlurSource = "auto"
 ) -> PhotoDefocus:
@@ -65,16 +53,16 @@ def estimate_photo_defocus(
         linear: [1,3,H,W] photo, linear light.
         disparity: [1,1,H,W] in [0, 1].
         source: "spectral" measures each depth layer's blur from its spectrum (`restore.measure`); "edges"
-            uses the per-pixel edge-blur estimator of `refocus_cli.depth.defocus`; "auto" takes edges when
-            that module is installed, the spectral measure otherwise.
+            uses the per-pixel edge-blur estimator of `refocus_cli.depth.defocus`; "auto" is "edges".
 
     Returns:
         The fitted PhotoDefocus.
     """
     _check_inputs(linear, disparity)
-    edges_module = _edge_blur_module(required=source == "edges") if source != "spectral" else None
-    if edges_module is not None:
-        edges = edges_module.estimate_edge_blur(linear[:1])  # [1,1,H,W] radius and confidence
+    if source != "spectral":
+        from refocus_cli.depth.defocus import estimate_edge_blur
+
+        edges = estimate_edge_blur(linear[:1])  # [1,1,H,W] radius and confidence
         return fit_photo_defocus(disparity[:1], edges.radius_px, edges.confidence)
     layers = measure_layer_blur(linear[:1], disparity[:1])
     return fit_photo_defocus(layers.disparity, layers.radius_px, layers.confidence)

@@ -69,15 +69,15 @@ def luma(linear: torch.Tensor) -> torch.Tensor:
     return (linear.clamp(0, 1) * weights).sum(dim=1, keepdim=True).sqrt()
 
 
-def size_factor(size_hw: tuple[int, int]) -> float:
-    """Filter sizes are given for 1000 px on the long side and scale with the image, never below 1."""
-    return max(1.0, max(size_hw) / 1000.0)
+def size_factor(image: torch.Tensor) -> float:
+    """Filter sizes are given for 1000 px on the long side of an image [...,H,W] and scale with it, never below 1."""
+    return max(1.0, max(image.shape[-2:]) / 1000.0)
 
 
 def focus_measure(linear: torch.Tensor) -> torch.Tensor:
     """[1,3,H,W] linear -> [1,1,H,W] local energy of the Laplacian of Gaussian of the luma, over two scales."""
     size_hw = (int(linear.shape[-2]), int(linear.shape[-1]))
-    factor = size_factor(size_hw)
+    factor = size_factor(linear)
     y = luma(linear)
     energy = torch.zeros_like(y)
     for sigma in MEASURE_SIGMAS_PX:
@@ -96,7 +96,7 @@ def exposure_view(image: torch.Tensor, coverage: torch.Tensor) -> tuple[torch.Te
     step = max(1, round(max(h, w) / EXPOSURE_SIDE_PX))
     small = F.avg_pool2d(image.float(), step, ceil_mode=True) if step > 1 else image.float()
     cover = -F.max_pool2d(-coverage.float(), step, ceil_mode=True) if step > 1 else coverage.float()
-    factor = size_factor((int(small.shape[-2]), int(small.shape[-1])))
+    factor = size_factor(small)
     return gaussian_blur(small, EXPOSURE_BLUR_PX * factor), cover
 
 
@@ -189,7 +189,7 @@ def fuse_aligned(
         measure = focus_measure(frame.float())
         picker.add(torch.where(coverage > 0.999, measure, torch.full_like(measure, -1.0)))
     assert picker.best is not None
-    factor = size_factor(tuple(frames[0].shape[-2:]))  # type: ignore[arg-type]
+    factor = size_factor(frames[0])
     picks = median_filter_index(picker.best, round(CONSISTENCY_PX * factor))
     # Blurred one-hot masks still sum to 1: the blur is linear and the picks partition the image.
     image = blend_pyramids(frames, lambda i: gaussian_blur((picks == i).float(), 0.5 * factor))
@@ -207,7 +207,7 @@ def depth_from_focus(fractional: torch.Tensor, picks: torch.Tensor, count: int) 
         return torch.full_like(fractional, 0.5)
     agree = (fractional - picks.float()).abs() <= 1.0
     index = torch.where(agree, fractional, picks.float())
-    factor = size_factor(tuple(index.shape[-2:]))  # type: ignore[arg-type]
+    factor = size_factor(index)
     size = max(3, round(CONSISTENCY_PX * factor) | 1)
     smooth = cv2.medianBlur(np.ascontiguousarray(index[0, 0].cpu().numpy().astype(np.float32)), min(size, 5))
     if size > 5:  # OpenCV's float median stops at 5: repeat it for larger windows

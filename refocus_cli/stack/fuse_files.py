@@ -110,11 +110,11 @@ def read_frames(paths: list[Path]) -> list[LoadedImage]:
 
 
 class StackInputError(RefocusError):
-    """One or more frames of a stack are bad; the message holds one line per frame (the CLI's error prefix
-    repeated, so each line reads as an error of its own)."""
+    """One or more frames of a stack are bad; the message holds one line per frame (the CLI prints each as
+    an error of its own)."""
 
     def __init__(self, problems: list[InputError]) -> None:
-        super().__init__("\nrefocus: error: ".join(str(p) for p in problems))
+        super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
 
 

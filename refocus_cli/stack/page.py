@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,8 +22,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from refocus_cli.errors import OutputError
-from refocus_cli.io.animation import replace_folder
+from refocus_cli.io.atomic import atomic_folder
 
 DEPTH_SIDE_PX = 256
 """Long side of the depth map the page carries."""
@@ -80,15 +77,8 @@ def write_page(
         OutputError: the folder exists (without `overwrite`), is a file, or cannot be written.
     """
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(folder, "exists and is not a folder")
-    if folder.exists() and not overwrite:
-        raise OutputError(folder, "exists; pass --overwrite to replace it")
-    if not folder.parent.is_dir():
-        raise OutputError(folder, "folder does not exist")
-    tmp = folder.with_name(f".{folder.name}.tmp-{secrets.token_hex(4)}")
-    try:
-        (tmp / "frames").mkdir(parents=True)
+    with atomic_folder(folder, overwrite=overwrite) as tmp:
+        (tmp / "frames").mkdir()
         count, size_wh = 0, (0, 0)
         for index, frame in enumerate(frames_srgb):
             Image.fromarray(frame).save(tmp / "frames" / frame_name(index), quality=FRAME_QUALITY)
@@ -102,13 +92,6 @@ def write_page(
             f'window.REFOCUS_DEPTH = {{"width": {small.shape[1]}, "height": {small.shape[0]}, "data": "{payload}"}};\n'
         )
         (tmp / "index.html").write_text(page_html(title, count, focus_disparities, size_wh), encoding="utf-8")
-        replace_folder(tmp, folder)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(folder, f"cannot write ({exc.strerror or exc})") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder / "index.html"
 
 
