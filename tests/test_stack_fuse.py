@@ -17,7 +17,7 @@ from refocus_cli.colour import linear_to_srgb
 from refocus_cli.io.images import encode_srgb
 from refocus_cli.metrics import psnr
 from refocus_cli.render.scenes import random_layered_scene
-from refocus_cli.stack.align import plausible, warp_to_reference
+from refocus_cli.stack.align import match_pair, plausible, warp_to_reference
 from refocus_cli.stack.fuse import align_and_balance, depth_from_focus, fuse_aligned, fuse_max_laplacian
 from refocus_cli.stack.synthetic import (
     SyntheticStack,
@@ -66,11 +66,29 @@ def test_alignment_recovers_known_breathing_drift_and_exposure() -> None:
     )
     frames = [similarity_warp(sharp, s, t) * g for s, t, g in zip(scales, shifts, gains, strict=True)]
     aligned = align_and_balance(frames)
-    assert aligned.methods == ["affine", "affine", "reference", "affine", "affine"]
+    assert aligned.methods == ["similarity", "similarity", "reference", "similarity", "similarity"]
     for found, true in zip(aligned.scales, scales, strict=True):
         assert found == pytest.approx(true, abs=0.0005)
     for gain, true in zip(aligned.gains, gains, strict=True):
         assert np.allclose(gain, 1 / true, atol=0.005)
+
+
+def test_alignment_of_differently_focused_frames_is_within_a_third_of_a_pixel(stack: SyntheticStack) -> None:
+    """Neighbours focused on different layers look different; the map must not take that for geometry. The
+    RMS distance between the found and the true map over the frame, per frame (measured: 0.23 px at most;
+    an affine ECC fit gave 0.54 px)."""
+    from refocus_cli.stack.align import WORK_SIDE_PX, align_stack, grey_for_matching
+
+    h, w = stack.frames.shape[-2:]
+    greys = [grey_for_matching(stack.frames[i : i + 1], WORK_SIDE_PX) for i in range(stack.frames.shape[0])]
+    alignment = align_stack(greys, (h, w))
+    ys, xs = np.mgrid[0:h:4, 0:w:4]
+    points = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    for found, scale, (sx, sy) in zip(alignment.to_frame, stack.scales, stack.shifts_xy, strict=True):
+        true = np.array([[scale, 0, cx * (1 - scale) + sx], [0, scale, cy * (1 - scale) + sy], [0, 0, 1]])
+        error = np.sqrt((((found - true) @ points)[:2] ** 2).sum(axis=0).mean())
+        assert error < 0.3, error
 
 
 def test_fusion_beats_every_frame_and_the_plain_fusion(stack: SyntheticStack) -> None:
@@ -93,9 +111,19 @@ def test_depth_from_focus_orders_the_layers(stack: SyntheticStack) -> None:
     assert depth_order_accuracy(disparity, stack, 8.0) >= 0.94
 
 
-def test_an_implausible_affine_map_is_refused() -> None:
-    assert plausible(np.eye(3))
-    assert not plausible(np.array([[1.0, 0.03, 0.0], [0.0, 1.0, 0.0], [0, 0, 1]]))
+def test_an_implausible_map_is_refused() -> None:
+    assert plausible(np.eye(3), (100, 200))
+    assert not plausible(np.array([[1.2, 0.0, 0.0], [0.0, 1.2, 0.0], [0, 0, 1]]), (100, 200))
+    assert not plausible(np.array([[1.0, 0.0, 25.0], [0.0, 1.0, 0.0], [0, 0, 1]]), (100, 200))
+
+
+def test_a_frame_with_nothing_to_match_is_left_in_place() -> None:
+    """A blank frame (lens cap, flash misfire) has no map to find: identity, and the method says so."""
+    textured = torch.rand(96, 128, generator=torch.Generator().manual_seed(1)).numpy()
+    blank = np.full((96, 128), 0.2, np.float32)
+    for moving, fixed in ((blank, textured), (textured, blank)):
+        matrix, method = match_pair(moving, fixed, (96, 128))
+        assert method == "none" and np.array_equal(matrix, np.eye(3))
 
 
 def _save_frames(stack: SyntheticStack, folder: Path, bits: int = 8) -> list[Path]:
@@ -170,7 +198,7 @@ def test_bad_stacks_are_one_line_each(case: str, tmp_path: Path) -> None:
 @pytest.mark.skipif(not PCB.is_dir(), reason="the shared pcb-stack data is not beside the checkout")
 def test_the_real_pcb_stack_fuses_close_to_the_reference_tool(tmp_path: Path) -> None:
     """Seven real frames (shifts and focus breathing), downscaled to 512x384: our fusion is far closer to
-    focus-stack's result than any single frame is (fusion 26.9 dB, the best frame 21.3 dB when measured)."""
+    focus-stack's result than any single frame is (fusion 27.0 dB, the best frame 21.3 dB when measured)."""
     frames = []
     for path in sorted(PCB.glob("pcb_*.jpg")):
         small = Image.open(path).convert("RGB").resize((512, 384), Image.Resampling.LANCZOS)
@@ -182,7 +210,7 @@ def test_the_real_pcb_stack_fuses_close_to_the_reference_tool(tmp_path: Path) ->
     result = CliRunner().invoke(app, ["stack", "--fuse", *map(str, paths), "-o", str(tmp_path / "fused.png"), "--json"])
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
-    assert all(a["method"] in ("reference", "affine") for a in record["alignment"])
+    assert all(a["method"] in ("reference", "similarity") for a in record["alignment"])
     scales = [a["scale"] for a in record["alignment"]]
     assert scales == sorted(scales, reverse=True) and scales[0] - scales[-1] > 0.02  # the lens breathes
     reference = Image.open(PCB / "expected.jpg").convert("RGB").resize((512, 384), Image.Resampling.LANCZOS)

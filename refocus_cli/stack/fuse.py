@@ -5,7 +5,7 @@ Steps, for frames in focus order (nearest focus first):
 2. balance exposure: a gain per frame and channel, the median ratio to the reference over heavily blurred,
    well-exposed pixels (blur makes the ratio blind to the frames' different focus);
 3. a focus measure per frame: the squared Laplacian of Gaussian of the luma (gamma-encoded, so dark and bright
-   detail count alike), summed over two scales and averaged locally;
+   detail count alike), a fine scale and a weighted-down coarse one, averaged locally;
 4. the sharpest frame per pixel, made consistent: a median filter removes isolated picks (the noise that
    makes halos and speckle at high-contrast edges);
 5. fusion: the frames' Laplacian pyramids blended with the pyramids of their (softened) pick masks, so seams
@@ -35,11 +35,14 @@ from refocus_cli.filters import (
 )
 
 LUMA = (0.2126, 0.7152, 0.0722)
-MEASURE_SIGMAS_PX = (1.0, 2.0)
-"""Scales of the Laplacian of Gaussian (at 1000 px on the long side; they grow with the image)."""
+MEASURE_BANDS = ((1.0, 1.0), (2.0, 0.1))
+"""(sigma, weight) of each scale of the Laplacian of Gaussian (sigma at 1000 px on the long side; it grows with
+the image). The fine scale decides wherever there is fine detail; the coarse one, weighted down, decides where
+there is none (it reaches further, so left at full weight it would carry a sharp edge's energy into the
+blurred region beside it and pick the wrong frame there)."""
 COARSE_SIGMA_PX = 2.0
 """LoG scales from twice this are computed on half-size copies (repeatedly), the same band at less cost."""
-MEASURE_WINDOW_PX = 2.0
+MEASURE_WINDOW_PX = 1.0
 """Sigma of the local average of the focus measure (at 1000 px on the long side)."""
 CONSISTENCY_PX = 5
 """Median filter size for the pick map (at 1000 px on the long side)."""
@@ -75,16 +78,16 @@ def size_factor(image: torch.Tensor) -> float:
 
 
 def focus_measure(linear: torch.Tensor) -> torch.Tensor:
-    """[1,3,H,W] linear -> [1,1,H,W] local energy of the Laplacian of Gaussian of the luma, over two scales."""
+    """[1,3,H,W] linear -> [1,1,H,W] local energy of the Laplacian of Gaussian of the luma, over `MEASURE_BANDS`."""
     size_hw = (int(linear.shape[-2]), int(linear.shape[-1]))
     factor = size_factor(linear)
     y = luma(linear)
     energy = torch.zeros_like(y)
-    for sigma in MEASURE_SIGMAS_PX:
+    for sigma, weight in MEASURE_BANDS:
         s, level = sigma * factor, y
         while s >= 2 * COARSE_SIGMA_PX:  # a wide LoG sees nothing a half-size copy does not: compute it there
             level, s = downsample2(level), s / 2
-        band = (s**2 * laplacian(gaussian_blur(level, s))) ** 2  # scale-normalised LoG, squared
+        band = weight * (s**2 * laplacian(gaussian_blur(level, s))) ** 2  # scale-normalised LoG, squared
         energy += band if band.shape[-2:] == y.shape[-2:] else F.interpolate(band, size=size_hw, mode="bilinear")
     return gaussian_blur(energy, MEASURE_WINDOW_PX * factor)
 
