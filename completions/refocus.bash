@@ -3,9 +3,35 @@
 _refocus() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "image stack --help --version" -- "$cur")); return
+        COMPREPLY=($(compgen -W "bokeh-video image stack video --help --version" -- "$cur")); return
     fi
     case "${COMP_WORDS[1]}" in
+    bokeh-video)
+        case "$prev" in
+        --focus) return;;
+        --focus-at) return;;
+        --focus-depth) return;;
+        --blur) return;;
+        --blur-at) return;;
+        --focus-smoothing) return;;
+        --depth-kind) return;;
+        --depth) return;;
+        --depth-model) return;;
+        --window) return;;
+        --overlap) return;;
+        --restore) return;;
+        --aperture) return;;
+        --blades) return;;
+        --codec) return;;
+        --crf) return;;
+        --preset) return;;
+        --pix-fmt) return;;
+        --fps) return;;
+        --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
+        --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
+        esac
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
+        COMPREPLY=($(compgen -f -- "$cur"));;
     image)
         case "$prev" in
         --depth-model) return;;
@@ -45,6 +71,32 @@ _refocus() {
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
         if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--fuse --far-first --save-depth --save-depth-npy --frames --format --fps --blur --depth --depth-kind --aperture --blades --output -o --out-dir --overwrite --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
+        COMPREPLY=($(compgen -f -- "$cur"));;
+    video)
+        case "$prev" in
+        --focus) return;;
+        --focus-at) return;;
+        --focus-depth) return;;
+        --blur) return;;
+        --blur-at) return;;
+        --focus-smoothing) return;;
+        --depth-kind) return;;
+        --depth) return;;
+        --depth-model) return;;
+        --window) return;;
+        --overlap) return;;
+        --restore) return;;
+        --aperture) return;;
+        --blades) return;;
+        --codec) return;;
+        --crf) return;;
+        --preset) return;;
+        --pix-fmt) return;;
+        --fps) return;;
+        --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
+        --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
+        esac
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     esac
 }

@@ -18,6 +18,7 @@ from refocus_cli import __version__
 from refocus_cli.commands import debug_enabled, echo_error
 from refocus_cli.commands.image import image_command
 from refocus_cli.commands.stack import stack_command
+from refocus_cli.commands.video import video_command
 from refocus_cli.errors import RefocusError
 
 
@@ -48,6 +49,8 @@ app = typer.Typer(
 )
 app.command("image", no_args_is_help=True)(image_command)
 app.command("stack", no_args_is_help=True)(stack_command)
+app.command("video", no_args_is_help=True)(video_command)
+app.command("bokeh-video", no_args_is_help=True)(video_command)
 
 
 def _version(value: bool) -> None:

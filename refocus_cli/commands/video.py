@@ -1,0 +1,226 @@
+"""`refocus video` and `refocus bokeh-video`: one clip, refocused frame by frame with depth steady in time."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from refocus_cli.commands.image import APERTURE, DEPTH, OUTPUT, RUNTIME, aperture_from
+from refocus_cli.config import Device, Quality
+
+FOCUS, ENCODE, TIME = "Focus and blur over time", "Encoding", "Windows and stability"
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi")
+
+
+def _point(text: str | None, option: str) -> tuple[float, float] | None:
+    from refocus_cli.errors import SettingsError
+
+    if text is None:
+        return None
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise SettingsError(f"{option} takes X,Y in pixels, got {text!r}") from None
+    return x, y
+
+
+def default_output(clip: Path) -> Path:
+    """<stem>-refocused<suffix> beside a video; <folder>-refocused/ beside an image sequence."""
+    if clip.suffix.lower() in VIDEO_SUFFIXES:
+        return clip.with_name(f"{clip.stem}-refocused{clip.suffix}")
+    if "%" in clip.name:
+        folder = clip.parent
+        return folder.with_name(f"{folder.name}-refocused") / clip.name
+    return clip.with_name(f"{clip.name}-refocused")
+
+
+def video_command(
+    ctx: typer.Context,
+    clip: Annotated[Path, typer.Argument(help="A video file, a folder of frames or a pattern like frames/%05d.png.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Output video, folder or frames/%05d.png pattern.", rich_help_panel=OUTPUT),
+    ] = None,
+    focus: Annotated[
+        str | None,
+        typer.Option(
+            help="X,Y of the subject in the first frame; it is followed through the clip.", rich_help_panel=FOCUS
+        ),
+    ] = None,
+    focus_at: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="TIME:X,Y focus keyframe (seconds, or a frame number as 45f); repeat for a focus pull.",
+            rich_help_panel=FOCUS,
+        ),
+    ] = None,
+    focus_depth: Annotated[
+        float | None, typer.Option(help="Focus on this disparity (0 far .. 1 near) throughout.", rich_help_panel=FOCUS)
+    ] = None,
+    blur: Annotated[
+        float, typer.Option(help="CoC radius in pixels per unit disparity difference.", rich_help_panel=FOCUS)
+    ] = 8.0,
+    blur_at: Annotated[
+        list[str] | None,
+        typer.Option(help="TIME:K blur keyframe; repeat to change the blur over time.", rich_help_panel=FOCUS),
+    ] = None,
+    focus_smoothing: Annotated[
+        float, typer.Option(help="Time constant (s) that steadies the focus distance; 0 = off.", rich_help_panel=FOCUS)
+    ] = 0.25,
+    depth_video: Annotated[
+        Path | None, typer.Option(help="A depth clip or image sequence, frame for frame.", rich_help_panel=DEPTH)
+    ] = None,
+    depth_kind: Annotated[
+        str,
+        typer.Option(
+            help="What the depth clip holds: disparity (white near) or depth (white far).", rich_help_panel=DEPTH
+        ),
+    ] = "disparity",
+    depth: Annotated[
+        str, typer.Option(help="Depth source without a clip: auto, model, defocus or two-plane.", rich_help_panel=DEPTH)
+    ] = "auto",
+    depth_model: Annotated[
+        str | None, typer.Option(help="Learned depth model (folder or Hugging Face name).", rich_help_panel=DEPTH)
+    ] = None,
+    offline: Annotated[bool, typer.Option(help="Never download a model.", rich_help_panel=DEPTH)] = False,
+    window: Annotated[int, typer.Option(help="Frames per window of the depth stage.", rich_help_panel=TIME)] = 16,
+    overlap: Annotated[int, typer.Option(help="Frames shared by neighbouring windows.", rich_help_panel=TIME)] = 4,
+    restore: Annotated[
+        str,
+        typer.Option(
+            help="auto: undo the clip's own defocus first when it is worth it (per frame); on; off. "
+            "bokeh-video: always off.",
+            rich_help_panel=TIME,
+        ),
+    ] = "auto",
+    stabilise: Annotated[
+        bool,
+        typer.Option(
+            help="Steady the depth in time (scale and shift, then a motion-gated filter).", rich_help_panel=TIME
+        ),
+    ] = True,
+    aperture: Annotated[
+        str, typer.Option(help="disc, polygon, or a kernel image file.", rich_help_panel=APERTURE)
+    ] = "disc",
+    blades: Annotated[int | None, typer.Option(help="Iris blades (implies polygon).", rich_help_panel=APERTURE)] = None,
+    codec: Annotated[
+        str, typer.Option(help="Video codec (libx264, libx265, ...).", rich_help_panel=ENCODE)
+    ] = "libx264",
+    crf: Annotated[int, typer.Option(help="Constant rate factor (lower = better).", rich_help_panel=ENCODE)] = 18,
+    preset: Annotated[str, typer.Option(help="Encoder preset.", rich_help_panel=ENCODE)] = "medium",
+    pix_fmt: Annotated[
+        str | None,
+        typer.Option(help="Output pixel format; default keeps 10-bit where the codec can.", rich_help_panel=ENCODE),
+    ] = None,
+    fps: Annotated[
+        float | None, typer.Option(help="Frame rate of an image-sequence input (default 24).", rich_help_panel=ENCODE)
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.", rich_help_panel=OUTPUT)] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Image-sequence output: keep the frames already written.", rich_help_panel=OUTPUT)
+    ] = False,
+    quality: Annotated[Quality, typer.Option(help="fast or fine.", rich_help_panel=RUNTIME)] = Quality.fast,
+    device: Annotated[Device, typer.Option(help="auto = CUDA when present.", rich_help_panel=RUNTIME)] = Device.auto,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="A JSON record with the focus track on stdout.", rich_help_panel=RUNTIME)
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress or messages.", rich_help_panel=RUNTIME)
+    ] = False,
+) -> None:
+    """Refocus a clip: a subject followed through it (or focus keyframes), a blur strength, depth steady in time;
+    frame count, timestamps, audio and subtitles kept. `bokeh-video` is the same pipe for sharp clips (no
+    restore)."""
+    from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
+    from refocus_cli.io.video import EncodeSettings
+    from refocus_cli.video.pipeline import VideoRequest, refocus_video
+
+    request = VideoRequest(
+        input_path=clip,
+        output_path=output or default_output(clip),
+        depth_video=depth_video,
+        depth_kind=depth_kind,
+        depth_source=depth,
+        depth_model=depth_model or DEFAULT_DEPTH_MODEL,
+        offline=offline,
+        focus_point_xy=_point(focus, "--focus"),
+        focus_keys=tuple(focus_at or ()),
+        focus_disparity=focus_depth,
+        blur_k_px=blur,
+        blur_keys=tuple(blur_at or ()),
+        window=window,
+        overlap=overlap,
+        stabilise=stabilise,
+        restore="off" if ctx.info_name == "bokeh-video" else restore,
+        focus_smoothing_s=focus_smoothing,
+        aperture=aperture_from(None if aperture == "disc" and blades is None else aperture, blades, 0.0, 1.0),
+        quality=quality.value,
+        device=device.value,
+        encode=EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
+        sequence_fps=fps,
+        overwrite=overwrite,
+        resume=resume,
+    )
+    show = sys.stderr.isatty() and not quiet and not json_lines
+    with _frame_progress(show) as advance:
+        result = refocus_video(request, advance)
+    if json_lines:
+        typer.echo(json.dumps(result.to_record()))
+    elif not quiet:
+        for note in result.notes:
+            typer.echo(f"refocus: note: {note}", err=True)
+        seconds = result.timings_s["total"]
+        typer.echo(
+            f"wrote {result.output_path} ({result.frames_written} frames, {result.frames_written / seconds:.2f} fps"
+            f", depth {result.depth_source})",
+            err=True,
+        )
+
+
+class _frame_progress:
+    """A rich progress bar of frames with fps and ETA on stderr, or nothing."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("frames"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[fps]}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._bar.__enter__()
+        task = self._bar.add_task("video", total=None, fps="")
+
+        def advance(count: int, total: int) -> None:
+            self._bar.update(task, total=total, advance=count)
+            speed = self._bar.tasks[0].speed
+            self._bar.update(task, fps=f"{speed:.2f} fps" if speed else "")
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)

@@ -1,0 +1,202 @@
+"""Temporally stable depth for video: per-frame disparity steadied in scale, shift and noise.
+
+Monocular depth estimators answer each frame on its own: every frame's disparity has its own unknown scale and
+shift, plus noise, so a refocused clip would breathe and flicker. For each new frame, `DepthStabiliser`
+1. fits the frame's scale and shift to the running stabilised estimate by robust least squares
+   (`align_scale_shift`), so a frame that is globally nearer or farther is pulled back;
+2. averages it into the estimate per pixel, along time (`motion_gated_average`): an exponential moving average
+   whose memory fades where the aligned frame differs from the estimate by more than `motion_threshold`, so
+   static parts are averaged and moving objects are followed, not smeared.
+
+The filter is causal: each frame's result is ready when it is pushed (no delay, nothing to flush). The output
+keeps the first frame's scale and shift. Disparity is [1,1,H,W] in [0, 1], 1 = nearest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from refocus_cli.errors import SettingsError
+
+if TYPE_CHECKING:
+    import torch
+
+FIT_SAMPLES = 1 << 16
+"""At most this many pixels (a regular subsample) enter the scale/shift fit."""
+HUBER_ITERATIONS = 4
+TUKEY_ITERATIONS = 8
+"""The fit: least squares, then Huber reweighting (convex: it settles near the right answer whatever the
+start), then Tukey's biweight (outliers get no weight at all, so clean pixels fit exactly)."""
+HUBER_K = 1.345
+TUKEY_C = 4.685
+"""Both in units of the residuals' robust standard deviation (95% efficiency for Gaussian noise)."""
+SIGMA_STEP = 4.0
+"""The residuals' robust standard deviation falls by at most this factor per iteration."""
+MIN_SIGMA = 1e-5
+"""Floor of the residuals' robust standard deviation, in disparity (noiseless data would give 0)."""
+MIN_VARIANCE = 1e-10
+"""A frame whose disparity variance is below this is flat: only its shift is fitted (the median difference)."""
+
+
+def align_scale_shift(
+    disparity: torch.Tensor, reference: torch.Tensor, *, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """`s * disparity + t`, with s and t fitted robustly to `reference`, clamped to [0, 1].
+
+    Args:
+        disparity: [1,1,H,W] disparity with an unknown scale and shift.
+        reference: [1,1,H,W] disparity it should agree with.
+        mask: optional [1,1,H,W] bool, the pixels the fit may use (all when None).
+
+    Returns:
+        [1,1,H,W] in disparity's dtype and device. Outliers (moving objects, saturated pixels) have no say in
+        the fit; a flat frame, or one whose fitted scale would be 0 or negative, is only shifted; with fewer
+        than two usable pixels it is returned unchanged (clamped).
+
+    >>> import torch
+    >>> reference = torch.rand(1, 1, 8, 8)
+    >>> (align_scale_shift(0.5 * reference + 0.2, reference) - reference).abs().max().item() < 1e-5
+    True
+    """
+    scale, shift = fit_scale_shift(disparity, reference, mask=mask)
+    return (disparity * scale + shift).clamp(0.0, 1.0)
+
+
+def fit_scale_shift(
+    disparity: torch.Tensor, reference: torch.Tensor, *, mask: torch.Tensor | None = None
+) -> tuple[float, float]:
+    """The (s, t) of `align_scale_shift`: reference ~ s * disparity + t, by iteratively reweighted least
+    squares (Huber, then Tukey) on at most `FIT_SAMPLES` pixels, in float64.
+
+    The residuals' scale, from their median absolute value, shrinks by at most `SIGMA_STEP` per iteration: a
+    scene that is mostly one flat background has a near-zero median residual long before the fit is right, and
+    a sudden cut would keep only that background (a fit of the shift alone)."""
+    import torch
+
+    if disparity.shape != reference.shape:
+        raise ValueError(f"disparity {tuple(disparity.shape)} and reference {tuple(reference.shape)} differ")
+    x = disparity.detach().reshape(-1).to(torch.float64)
+    y = reference.detach().reshape(-1).to(device=x.device, dtype=torch.float64)
+    if mask is not None:
+        keep = mask.reshape(-1).to(device=x.device, dtype=torch.bool)
+        x, y = x[keep], y[keep]
+    step = max(1, math.ceil(x.numel() / FIT_SAMPLES))
+    x, y = x[::step], y[::step]
+    if x.numel() < 2:
+        return 1.0, 0.0
+    fit = _weighted_fit(x, y, torch.ones_like(x))
+    if fit is None:  # a flat frame, or one that does not rise with the reference: shift only
+        return 1.0, float((y - x).median())
+    sigma = 0.0
+    for iteration in range(HUBER_ITERATIONS + TUKEY_ITERATIONS):
+        residual = y - (fit[0] * x + fit[1])
+        sigma = max(1.4826 * float(residual.abs().median()), sigma / SIGMA_STEP, MIN_SIGMA)
+        if iteration < HUBER_ITERATIONS:
+            weights = (HUBER_K * sigma / residual.abs().clamp_min(1e-300)).clamp(max=1.0)
+        else:
+            weights = (1.0 - (residual / (TUKEY_C * sigma)) ** 2).clamp_min(0.0) ** 2
+        refined = _weighted_fit(x, y, weights)
+        if refined is None:
+            break
+        fit = refined
+    return fit
+
+
+def _weighted_fit(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> tuple[float, float] | None:
+    """Weighted least squares y ~ s x + t; None where the weighted x is flat or s would not be positive."""
+    total = float(weights.sum())
+    if total <= 0:
+        return None
+    mean_x = (weights * x).sum() / total
+    mean_y = (weights * y).sum() / total
+    variance = float((weights * (x - mean_x) ** 2).sum()) / total
+    if variance <= MIN_VARIANCE:
+        return None
+    scale = float((weights * (x - mean_x) * (y - mean_y)).sum()) / total / variance
+    if scale <= 0:
+        return None
+    return scale, float(mean_y) - scale * float(mean_x)
+
+
+def motion_gated_average(
+    estimate: torch.Tensor, current: torch.Tensor, *, time_constant_frames: float, motion_threshold: float
+) -> torch.Tensor:
+    """One step of the edge-aware temporal filter, per pixel.
+
+    out = current + m * (estimate - current), with memory m = (1 - a) exp(-(|current - estimate| / threshold)^2)
+    and a = 1 - exp(-1 / time_constant_frames): an exponential moving average with that time constant where
+    the frames agree, and the new frame alone (m -> 0) where they differ by several `motion_threshold`.
+
+    Args:
+        estimate: [N,1,H,W] running estimate (disparity).
+        current: [N,1,H,W] new frame, already aligned to `estimate`.
+        time_constant_frames: the average's time constant, frames (0: no averaging).
+        motion_threshold: disparity difference at which the memory has fallen to 1/e of its full value.
+
+    >>> import torch
+    >>> frame = torch.rand(1, 1, 4, 5)
+    >>> torch.equal(motion_gated_average(frame, frame, time_constant_frames=4.0, motion_threshold=0.08), frame)
+    True
+    """
+    import torch
+
+    keep = math.exp(-1.0 / time_constant_frames) if time_constant_frames > 0 else 0.0  # 1 - a
+    memory = keep * torch.exp(-(((current - estimate) / motion_threshold) ** 2))
+    return current + memory * (estimate - current)
+
+
+class DepthStabiliser:
+    """Streaming depth stabilisation: `push(disparity [1,1,H,W])` returns the stabilised [1,1,H,W] at once.
+
+    The first frame passes through (clamped to [0, 1]); every later one is aligned to the running estimate
+    (`align_scale_shift`) and averaged into it (`motion_gated_average`). A constant input comes out unchanged.
+
+    Args:
+        time_constant_frames: time constant of the average over static parts, frames (0: alignment only).
+        motion_threshold: disparity change that counts as motion: beyond it the new frame takes over.
+
+    >>> import torch
+    >>> stabiliser = DepthStabiliser()
+    >>> stabiliser.push(torch.full((1, 1, 4, 6), 0.5)).shape
+    torch.Size([1, 1, 4, 6])
+    """
+
+    def __init__(self, *, time_constant_frames: float = 4.0, motion_threshold: float = 0.08) -> None:
+        if not time_constant_frames >= 0:
+            raise SettingsError(f"the depth time constant must be 0 frames or more, got {time_constant_frames}")
+        if not motion_threshold > 0:
+            raise SettingsError(f"the depth motion threshold must be above 0, got {motion_threshold}")
+        self.time_constant_frames = time_constant_frames
+        self.motion_threshold = motion_threshold
+        self._estimate: torch.Tensor | None = None
+
+    def push(self, disparity: torch.Tensor) -> torch.Tensor:
+        """The stabilised disparity [1,1,H,W] of the next frame (a new tensor, in disparity's dtype)."""
+        if disparity.ndim != 4 or disparity.shape[:2] != (1, 1):
+            raise ValueError(f"disparity must be [1,1,H,W], got {tuple(disparity.shape)}")
+        disparity = disparity.detach()
+        if self._estimate is None:
+            estimate = disparity.clamp(0.0, 1.0)
+        else:
+            if disparity.shape != self._estimate.shape:
+                raise ValueError(f"frame size changed from {tuple(self._estimate.shape)} to {tuple(disparity.shape)}")
+            aligned = align_scale_shift(disparity, self._estimate)
+            estimate = motion_gated_average(
+                self._estimate,
+                aligned,
+                time_constant_frames=self.time_constant_frames,
+                motion_threshold=self.motion_threshold,
+            )
+        self._estimate = estimate
+        return estimate.clone()
+
+
+def stabilise_depth(
+    frames: Iterable[torch.Tensor], *, time_constant_frames: float = 4.0, motion_threshold: float = 0.08
+) -> Iterator[torch.Tensor]:
+    """Each [1,1,H,W] disparity of `frames`, stabilised in order by one `DepthStabiliser`."""
+    stabiliser = DepthStabiliser(time_constant_frames=time_constant_frames, motion_threshold=motion_threshold)
+    for disparity in frames:
+        yield stabiliser.push(disparity)

@@ -1,0 +1,222 @@
+"""`refocus video` end to end on clips built here: a textured subject moving over a textured background, a
+depth clip frame for frame, and an audio track."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from refocus_cli.cli import app
+
+W, H, FPS, COUNT, SIDE = 160, 120, 25, 30, 30
+SUBJECT_Y = 40
+
+
+def subject_x(index: int) -> int:
+    return 20 + 3 * index
+
+
+def make_clip(path: Path, depth_path: Path, *, count: int = COUNT, moving: bool = True) -> None:
+    """H.264 clip with AAC audio, and its depth clip (lossless): subject 230 (near), background 60."""
+    import av
+
+    rng = np.random.default_rng(0)
+    background = (rng.random((H, W + 3 * count, 3)) * 255).astype(np.uint8)
+    subject = (rng.random((SIDE, SIDE, 3)) * 255).astype(np.uint8)
+    clip = av.open(str(path), "w")
+    video = clip.add_stream("libx264", rate=FPS)
+    video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+    audio = clip.add_stream("aac", rate=44100)
+    depth_clip = av.open(str(depth_path), "w")
+    depth = depth_clip.add_stream("libx264rgb", rate=FPS)
+    depth.width, depth.height, depth.pix_fmt = W, H, "rgb24"
+    depth.options = {"qp": "0"}
+    for i in range(count):
+        x = subject_x(i) if moving else subject_x(0)
+        image = background[:, i : i + W].copy() if moving else background[:, :W].copy()
+        image[SUBJECT_Y : SUBJECT_Y + SIDE, x : x + SIDE] = subject
+        disparity = np.full((H, W, 3), 60, np.uint8)
+        disparity[SUBJECT_Y : SUBJECT_Y + SIDE, x : x + SIDE] = 230
+        for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            clip.mux(packet)
+        for packet in depth.encode(av.VideoFrame.from_ndarray(disparity, format="rgb24")):
+            depth_clip.mux(packet)
+    for packet in video.encode():
+        clip.mux(packet)
+    for packet in depth.encode():
+        depth_clip.mux(packet)
+    samples = 44100 * count // FPS
+    for k in range(0, samples, 1024):
+        n = min(1024, samples - k)
+        wave = (0.2 * np.sin(2 * np.pi * 440 * np.arange(k, k + n) / 44100)).astype(np.float32)[None]
+        frame = av.AudioFrame.from_ndarray(wave, format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 44100, k
+        for packet in audio.encode(frame):
+            clip.mux(packet)
+    for packet in audio.encode():
+        clip.mux(packet)
+    clip.close()
+    depth_clip.close()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    make_clip(folder / "clip.mp4", folder / "depth.mp4")
+    return folder / "clip.mp4", folder / "depth.mp4"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def frames_of(path: Path) -> list[np.ndarray]:
+    from refocus_cli.io.video import read_frames
+
+    return [frame.pixels for frame in read_frames(path)]
+
+
+def audio_packets(path: Path) -> list[tuple[int | None, bytes]]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [(p.pts, bytes(p)) for p in container.demux(container.streams.audio[0]) if p.size]
+
+
+def sharpness(pixels: np.ndarray, x: int) -> float:
+    """Variance of the Laplacian of the subject's inner square."""
+    import cv2
+
+    grey = pixels.mean(axis=2).astype(np.float32)
+    inner = grey[SUBJECT_Y + 4 : SUBJECT_Y + SIDE - 4, x + 4 : x + SIDE - 4]
+    return float(cv2.Laplacian(inner, cv2.CV_32F).var())
+
+
+def test_frames_timing_and_audio_are_kept_and_the_subject_stays_sharp(clips: tuple[Path, Path], tmp_path: Path) -> None:
+    clip, depth = clips
+    out = tmp_path / "out.mp4"
+    code, stdout, stderr = run(
+        "video", str(clip), "--depth-video", str(depth), "--focus", "35,55", "--blur", "10", "-o", str(out), "--json"
+    )
+    assert code == 0, stderr
+    from refocus_cli.io.video import probe_video, read_frames
+
+    source, result = probe_video(clip), probe_video(out)
+    assert (result.frame_count, result.fps, result.time_base) == (source.frame_count, source.fps, source.time_base)
+    assert result.duration_s == pytest.approx(source.duration_s)
+    assert [f.pts for f in read_frames(out)] == [f.pts for f in read_frames(clip)]
+    assert audio_packets(out) == audio_packets(clip)
+    record = json.loads(stdout)
+    assert len(record["focus_track"]) == COUNT
+    for sample in record["focus_track"]:  # the tracker follows the subject's centre
+        assert sample["point"][0] == pytest.approx(subject_x(sample["frame"]) + 15, abs=2)
+    frames, originals = frames_of(out), frames_of(clip)
+    first = sharpness(frames[0], subject_x(0))
+    background_kept = []
+    for i, frame in enumerate(frames):
+        assert sharpness(frame, subject_x(i)) >= 0.9 * first, i  # the subject stays in focus while it moves
+        background_kept.append(float(np.abs(frame[:20].astype(float) - originals[i][:20]).mean()))
+    assert min(background_kept) > 5  # and the background is blurred
+
+
+def test_keyframed_focus_pulls_from_subject_to_background(clips: tuple[Path, Path], tmp_path: Path) -> None:
+    clip, depth = clips
+    code, stdout, stderr = run(
+        "video",
+        str(clip),
+        "--depth-video",
+        str(depth),
+        "--focus-at",
+        "0:35,55",
+        "--focus-at",
+        "29f:150,5",
+        "--blur-at",
+        "0:4",
+        "--blur-at",
+        "1s:12",
+        "--focus-smoothing",
+        "0",
+        "-o",
+        str(tmp_path / "pull.mp4"),
+        "--json",
+    )
+    assert code == 0, stderr
+    track = json.loads(stdout)["focus_track"]
+    assert track[0]["focus_disparity"] == pytest.approx(230 / 255, abs=0.01)
+    assert track[-1]["focus_disparity"] == pytest.approx(60 / 255, abs=0.01)
+    assert track[0]["blur"] == 4 and track[25]["blur"] == pytest.approx(12)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 5's goal, not reached yet: 2.5x measured on this clip, 3x asked (see the stop note)"
+)
+def test_stabilised_depth_flickers_three_times_less(tmp_path: Path) -> None:
+    """A static scene with noisy per-frame depth (scale, shift and noise per frame): the mean absolute change
+    between output frames, with and without stabilisation."""
+    rng = np.random.default_rng(3)
+    frames, depths = tmp_path / "frames", tmp_path / "depths"
+    frames.mkdir()
+    depths.mkdir()
+    image = (rng.random((H, W, 3)) * 255).astype(np.uint8)
+    truth = np.tile(np.linspace(0.1, 0.9, W, dtype=np.float32), (H, 1))
+    truth[30:80, 40:100] = 0.95
+    for i in range(40):
+        Image.fromarray(image).save(frames / f"{i:04d}.png")
+        noisy = truth * rng.uniform(0.85, 1.15) + rng.uniform(-0.05, 0.05) + rng.normal(0, 0.03, truth.shape)
+        Image.fromarray((np.clip(noisy, 0, 1) * 255).astype(np.uint8)).save(depths / f"{i:04d}.png")
+    changes = {}
+    for flag in ("--stabilise", "--no-stabilise"):
+        out = tmp_path / f"out{flag}"
+        code, _, stderr = run(
+            "bokeh-video",
+            str(frames),
+            "--depth-video",
+            str(depths),
+            "--focus-depth",
+            "0.95",
+            "--blur",
+            "12",
+            flag,
+            "-o",
+            str(out),
+        )
+        assert code == 0, stderr
+        rendered = [np.asarray(Image.open(p)).astype(float) for p in sorted(out.iterdir())]
+        changes[flag] = np.mean([np.abs(b - a).mean() for a, b in itertools.pairwise(rendered)])
+    assert changes["--no-stabilise"] >= 3 * changes["--stabilise"], changes
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("not-a-video", "not a video"),
+        ("depth-length", "depth clip has 20 frames"),
+        ("keyframe-outside", "outside the clip"),
+        ("focus-outside", "outside the 160x120 frame"),
+    ],
+)
+def test_bad_input_is_one_line(case: str, expected: str, clips: tuple[Path, Path], tmp_path: Path) -> None:
+    clip, depth = clips
+    args = ["video", str(clip), "--depth-video", str(depth), "-o", str(tmp_path / "o.mp4")]
+    if case == "not-a-video":
+        (tmp_path / "notes.mp4").write_text("hello")
+        args[1] = str(tmp_path / "notes.mp4")
+    elif case == "depth-length":
+        make_clip(tmp_path / "short.mp4", tmp_path / "short-depth.mp4", count=20)
+        args[3] = str(tmp_path / "short-depth.mp4")
+    elif case == "keyframe-outside":
+        args += ["--focus-at", "9s:10,10"]
+    else:
+        args += ["--focus", "500,20"]
+    code, _, stderr = run(*args)
+    assert code == 1
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("refocus: error:") and expected in lines[0], stderr
+    assert not (tmp_path / "o.mp4").exists()
