@@ -9,23 +9,21 @@ from typing import Annotated, Any
 
 import typer
 
-from refocus_cli.commands.image import APERTURE, DEPTH, OUTPUT, RUNTIME, aperture_from
+from refocus_cli.commands.image import APERTURE, DEPTH, OUTPUT, RUNTIME, aperture_from, parse_focus
 from refocus_cli.config import Device, Quality
 
 FOCUS, ENCODE, TIME = "Focus and blur over time", "Encoding", "Windows and stability"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi")
 
 
-def _point(text: str | None, option: str) -> tuple[float, float] | None:
+def _focus_point(text: str | None) -> tuple[float, float] | None:
+    """--focus as `refocus image` parses it; a clip follows a point, so a box is refused."""
     from refocus_cli.errors import SettingsError
 
-    if text is None:
-        return None
-    try:
-        x, y = (float(v) for v in text.split(","))
-    except ValueError:
-        raise SettingsError(f"{option} takes X,Y in pixels, got {text!r}") from None
-    return x, y
+    spec = parse_focus(text)
+    if spec.box_xywh is not None:
+        raise SettingsError(f"--focus takes X,Y for a clip (the subject is followed), got the box {text!r}")
+    return spec.point_xy
 
 
 def default_output(clip: Path) -> Path:
@@ -147,7 +145,7 @@ def video_command(
         depth_source=depth,
         depth_model=depth_model or DEFAULT_DEPTH_MODEL,
         offline=offline,
-        focus_point_xy=_point(focus, "--focus"),
+        focus_point_xy=_focus_point(focus),
         focus_keys=tuple(focus_at or ()),
         focus_disparity=focus_depth,
         blur_k_px=blur,

@@ -22,7 +22,7 @@ import torch
 
 from refocus_cli.aperture import ApertureShape
 from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
-from refocus_cli.errors import DepthUnavailableError, InputError, OutputError, SettingsError
+from refocus_cli.errors import DepthUnavailableError, InputError, SettingsError
 from refocus_cli.highlights import HighlightSettings, boost_highlights
 from refocus_cli.io.video import EncodeSettings, Frame, VideoInfo, open_writer, probe_video, read_frames
 from refocus_cli.lens import signed_coc_px
@@ -30,8 +30,6 @@ from refocus_cli.render.layered import render_layered
 from refocus_cli.render.planes import settings_for_quality
 
 VIDEO_DEPTH_SOURCES = ("auto", "file", "model", "defocus", "two-plane")
-FOCUS_WINDOW_FRACTION = 0.01
-"""Half-size of the square whose median depth is the focus disparity, as a share of the short side (>= 2 px)."""
 
 
 @dataclass(frozen=True)
@@ -246,7 +244,6 @@ def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | 
     start = time.perf_counter()
     device = resolve_device(request.device)
     info = probe_video(request.input_path, fps=request.sequence_fps)
-    _check_output(request)
     depth_info = _check_depth_clip(request, info)
     blur_per_frame = _blur_per_frame(request, info)
     keyed_points = _keyed_points(request, info)
@@ -306,11 +303,6 @@ def _restored(linear: torch.Tensor, disparity: torch.Tensor, mode: str) -> torch
     from refocus_cli.restore.pipeline import restore_all_in_focus
 
     return restore_all_in_focus(linear, disparity, mode="always" if mode == "on" else "auto").all_in_focus
-
-
-def _check_output(request: VideoRequest) -> None:
-    if request.output_path.resolve() == request.input_path.resolve():
-        raise OutputError(request.output_path, "would overwrite the input; choose another output name")
 
 
 def _check_depth_clip(request: VideoRequest, info: VideoInfo) -> VideoInfo | None:
@@ -465,11 +457,11 @@ class _FocusFollower:
             point = item.guess_xy
         if item.lost and previous is not None:
             return previous  # the subject is hidden: hold its focus
-        x, y = point
-        half = max(2, round(FOCUS_WINDOW_FRACTION * min(h, w)))
-        xi, yi = int(np.clip(round(x), 0, w - 1)), int(np.clip(round(y), 0, h - 1))
-        patch = item.disparity[0, 0, max(0, yi - half) : yi + half + 1, max(0, xi - half) : xi + half + 1]
-        return float(patch.median())
+        from refocus_cli.pipeline import FocusSpec, focus_window
+
+        inside = (float(np.clip(point[0], 0, w - 1)), float(np.clip(point[1], 0, h - 1)))  # a prediction may stray
+        rows, cols, _ = focus_window(FocusSpec(point_xy=inside), self.request.input_path, (int(h), int(w)))
+        return float(item.disparity[0, 0, rows, cols].median())
 
     def smoothed(self, items: Iterator[_Item]) -> Iterator[_Item]:
         """Items with their FocusSample, the focus disparity smoothed over +-reach frames (a zero-phase filter
