@@ -154,12 +154,9 @@ def test_keyframed_focus_pulls_from_subject_to_background(clips: tuple[Path, Pat
     assert track[0]["blur"] == 4 and track[25]["blur"] == pytest.approx(12)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 5's goal, not reached yet: 2.5x measured on this clip, 3x asked (see the stop note)"
-)
 def test_stabilised_depth_flickers_three_times_less(tmp_path: Path) -> None:
     """A static scene with noisy per-frame depth (scale, shift and noise per frame): the mean absolute change
-    between output frames, with and without stabilisation."""
+    between output frames, with and without stabilisation (measured: 2.21 against 7.89, 3.6x)."""
     rng = np.random.default_rng(3)
     frames, depths = tmp_path / "frames", tmp_path / "depths"
     frames.mkdir()

@@ -250,8 +250,8 @@ def test_align_of_a_flat_frame_only_shifts_it() -> None:
 
 def test_static_scene_stops_flickering() -> None:
     """A static layered scene, 40 frames, each with its own scale (0.8-1.2), shift (+-0.1) and noise (sigma
-    0.03), clamped to [0, 1]. Measured: frame-to-frame change 0.0786 raw, 0.0071 stabilised (11.1x less);
-    error after one global scale/shift fit 0.056 raw, 0.021 stabilised (after a fit per frame: 0.022 raw)."""
+    0.03), clamped to [0, 1]. Measured: frame-to-frame change 0.0962 raw, 0.0032 stabilised (30x less);
+    error after one global scale/shift fit 0.057 raw, 0.016 stabilised (after a fit per frame: 0.023 raw)."""
     truth = _layered_disparity(3)
     generator = torch.Generator().manual_seed(3)
     raw = []
