@@ -217,3 +217,48 @@ def test_bad_input_is_one_line(case: str, expected: str, clips: tuple[Path, Path
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("refocus: error:") and expected in lines[0], stderr
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_resume_keeps_the_frames_already_written(clips: tuple[Path, Path], tmp_path: Path) -> None:
+    """An image-sequence output cut short (frames 10-29 missing) is completed by --resume: only the missing
+    frames are rendered, and they come out as a full run writes them."""
+    clip, depth = clips
+    out = tmp_path / "frames"
+    args = ["video", str(clip), "--depth-video", str(depth), "--focus", "35,55", "-o", str(out), "--json"]
+    code, _, stderr = run(*args)
+    assert code == 0, stderr
+    full = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert len(full) == COUNT
+    for path in sorted(out.iterdir())[10:]:
+        path.unlink()
+    code, stdout, stderr = run(*args, "--resume")
+    assert code == 0, stderr
+    record = json.loads(stdout)
+    assert (record["frames_written"], record["frames_skipped"]) == (COUNT - 10, 10)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == full
+
+
+def test_depth_from_a_learned_model_per_window(clips: tuple[Path, Path], tmp_path: Path) -> None:
+    """No depth clip: a (tiny, random) Depth Anything model saved by the test gives each window's depth."""
+    from test_depth_learned import save_depth_anything
+
+    model = save_depth_anything(tmp_path / "tiny-depth-anything")
+    clip, _ = clips
+    out = tmp_path / "out.mp4"
+    code, stdout, stderr = run(
+        "bokeh-video", str(clip), "--depth", "model", "--depth-model", str(model), "--window", "8", "--overlap",
+        "3", "-o", str(out), "--json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    record = json.loads(stdout)
+    assert record["depth_source"] == "model" and record["frames_written"] == COUNT
+
+
+def test_without_depth_the_fallback_is_said(clips: tuple[Path, Path], tmp_path: Path) -> None:
+    """No depth clip and no model: the sharp clip gets the two-plane approximation, and a note says so."""
+    clip, _ = clips
+    code, stdout, stderr = run("video", str(clip), "--focus", "35,55", "-o", str(tmp_path / "o.mp4"), "--json")
+    assert code == 0, stderr
+    record = json.loads(stdout)
+    assert record["depth_source"] == "two-plane"
+    assert len(record["notes"]) == 1 and "approximate two-plane depth" in record["notes"][0]

@@ -183,7 +183,7 @@ def read_image(path: Path) -> LoadedImage:
         pixels = orient(pixels, int(exif.get(_ORIENTATION, 1) or 1))
         return LoadedImage(
             path=path,
-            linear=_to_linear(pixels, bit_depth),
+            linear=pixels_to_linear(pixels, bit_depth),
             bit_depth=bit_depth,
             exif=_exif_for_output(img),
             icc_profile=_rgb_icc_profile(img.info.get("icc_profile")),
@@ -249,7 +249,7 @@ def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(turned)
 
 
-def _to_linear(pixels: np.ndarray, bit_depth: int) -> torch.Tensor:
+def pixels_to_linear(pixels: np.ndarray, bit_depth: int) -> torch.Tensor:
     """[H,W,3] integer sRGB samples -> [1,3,H,W] float32 linear light, by table look-up (the same values as
     `srgb_to_linear(code / (2**bit_depth - 1))`, about four times faster than computing them per pixel)."""
     codes = torch.from_numpy(np.ascontiguousarray(pixels).astype(np.int64 if bit_depth == 16 else np.uint8))

@@ -129,12 +129,10 @@ class VideoResult:
 
 
 def frame_to_linear(frame: Frame) -> torch.Tensor:
-    """[H,W,3] uint8/uint16 sRGB -> [1,3,H,W] float32 linear light."""
-    from refocus_cli.colour import srgb_to_linear
+    """[H,W,3] uint8/uint16 sRGB -> [1,3,H,W] float32 linear light (by table look-up)."""
+    from refocus_cli.io.images import pixels_to_linear
 
-    scale = 255.0 if frame.pixels.dtype == np.uint8 else 65535.0
-    encoded = torch.from_numpy(frame.pixels.astype(np.float32) / scale).permute(2, 0, 1).unsqueeze(0)
-    return srgb_to_linear(encoded)
+    return pixels_to_linear(frame.pixels, 8 if frame.pixels.dtype == np.uint8 else 16)
 
 
 def linear_to_pixels(linear: torch.Tensor, bit_depth: int) -> np.ndarray:
@@ -146,8 +144,10 @@ def linear_to_pixels(linear: torch.Tensor, bit_depth: int) -> np.ndarray:
 
 def grey_u8(frame: Frame) -> np.ndarray:
     """[H,W] uint8 grey of a frame, for the tracker."""
+    import cv2
+
     pixels = frame.pixels if frame.pixels.dtype == np.uint8 else (frame.pixels >> 8).astype(np.uint8)
-    return np.ascontiguousarray(pixels.mean(axis=2).astype(np.uint8))
+    return cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
 
 
 def disparity_from_depth_frame(frame: Frame, kind: str) -> torch.Tensor:
@@ -166,12 +166,12 @@ def disparity_from_depth_frame(frame: Frame, kind: str) -> torch.Tensor:
 
 
 class WindowDepth:
-    """Depth for a window of frames [L,3,H,W] linear -> [L,1,H,W] disparity, from the chosen source."""
+    """Depth for a window of L frames -> [L,1,H,W] disparity, from the chosen source."""
 
     def __init__(self, request: VideoRequest, info: VideoInfo, device: torch.device) -> None:
         self.request, self.info, self.device = request, info, device
-        self.source = self._choose_source()
         self.notes: list[str] = []
+        self.source = self._choose_source()
 
     def _choose_source(self) -> str:
         request = self.request
@@ -189,17 +189,36 @@ class WindowDepth:
                 locate_model(request.depth_model, offline=True)
                 return "model"
             except DepthUnavailableError:
-                return "defocus"
+                return "frames"  # decided on the first frame: its own defocus, else two planes
         return source
 
+    def _source_from_first_frame(self, first: torch.Tensor) -> str:
+        """`defocus` when the first frame's edges show real blur, else `two-plane`; said in a note."""
+        from refocus_cli.depth.defocus import estimate_edge_blur, shows_defocus
+
+        if shows_defocus(estimate_edge_blur(first)):
+            chosen = "defocus"
+            how = "depth from the frames' own defocus"
+        else:
+            chosen = "two-plane"
+            how = "an approximate two-plane depth (the followed subject before a receding background)"
+        self.notes.append(
+            f"{self.request.input_path}: no depth clip, and the learned model {self.request.depth_model} is not in a "
+            f"folder or the Hugging Face cache (video never downloads it), so the depth is {how}; pass "
+            "--depth-video FILE or --depth-model PATH for a real one"
+        )
+        return chosen
+
     def __call__(
-        self, linear: torch.Tensor, depth_frames: list[Frame], points: list[tuple[float, float]]
+        self, frames: list[Frame], depth_frames: list[Frame], points: list[tuple[float, float]]
     ) -> torch.Tensor:
         if self.source == "file":
             return torch.cat([disparity_from_depth_frame(f, self.request.depth_kind) for f in depth_frames])
+        if self.source == "frames":
+            self.source = self._source_from_first_frame(frame_to_linear(frames[0]))
         out = []
-        for i in range(linear.shape[0]):
-            image = linear[i : i + 1]
+        for i, frame in enumerate(frames):
+            image = frame_to_linear(frame)
             if self.source == "model":
                 from refocus_cli.depth.learned import estimate_depth
 
@@ -226,7 +245,6 @@ class _Item:
     """One frame on its way through the pipe."""
 
     frame: Frame
-    linear: torch.Tensor
     depth_frame: Frame | None
     guess_xy: tuple[float, float]
     lost: bool = False
@@ -255,6 +273,7 @@ def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | 
     writer = open_writer(request.output_path, info, request.encode, overwrite=request.overwrite, resume=request.resume)
     track: list[FocusSample] = []
     written = skipped = 0
+    timings = {"render": 0.0, "encode": 0.0}
     settings = settings_for_quality(request.quality)
     focus = _FocusFollower(request, info, keyed_points, blur_per_frame)
     with writer:
@@ -266,13 +285,12 @@ def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | 
             if request.resume and done is not None and done(item.frame.index):
                 skipped += 1
             else:
-                coc = signed_coc_px(item.disparity, item.sample.disparity, item.sample.blur_k_px)
-                sharp = _restored(item.linear, item.disparity, request.restore)
-                image = boost_highlights(sharp, coc, request.highlights)
-                with torch.no_grad():
-                    rendered = render_layered(image.to(device), coc.to(device), request.aperture, settings).cpu()
-                pixels = linear_to_pixels(rendered, info.bit_depth)
+                clock = time.perf_counter()
+                pixels = _render_frame(item, request, settings, device, info.bit_depth)
+                timings["render"] += time.perf_counter() - clock
+                clock = time.perf_counter()
                 writer.write(Frame(item.frame.index, item.frame.pts, item.frame.time_s, pixels))
+                timings["encode"] += time.perf_counter() - clock
                 written += 1
             if progress is not None:
                 progress(1, info.frame_count)
@@ -287,10 +305,28 @@ def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | 
         else depth_of_window.source,
         focus_rule=focus.rule,
         track=tuple(track),
-        timings_s={"total": time.perf_counter() - start},
+        timings_s=_with_rest(timings, time.perf_counter() - start),
         device=str(device),
         notes=tuple(depth_of_window.notes),
     )
+
+
+def _render_frame(
+    item: _Item, request: VideoRequest, settings: Any, device: torch.device, bit_depth: int
+) -> np.ndarray:
+    """One frame refocused: CoC from its depth and focus, restore (if asked), highlights, render, sRGB pixels."""
+    assert item.sample is not None and item.disparity is not None
+    coc = signed_coc_px(item.disparity, item.sample.disparity, item.sample.blur_k_px)
+    sharp = _restored(frame_to_linear(item.frame), item.disparity, request.restore)
+    image = boost_highlights(sharp, coc, request.highlights)
+    with torch.no_grad():
+        rendered = render_layered(image.to(device), coc.to(device), request.aperture, settings).cpu()
+    return linear_to_pixels(rendered, bit_depth)
+
+
+def _with_rest(timings: dict[str, float], total: float) -> dict[str, float]:
+    """Stage timings with the total and what the render and encoder leave: decoding, depth, tracking."""
+    return {"decode_depth_focus": total - sum(timings.values()), **timings, "total": total}
 
 
 def _restored(linear: torch.Tensor, disparity: torch.Tensor, mode: str) -> torch.Tensor:
@@ -387,11 +423,11 @@ def _with_depth(
             frame = next(frames)
             depth_frame = next(depth_frames) if depth_frames is not None else None
             point, lost = focus.guess(frame)
-            pending[read_until] = _Item(frame, frame_to_linear(frame), depth_frame, point, lost)
+            pending[read_until] = _Item(frame, depth_frame, point, lost)
             read_until += 1
         window = [pending[i] for i in range(start, end)]
         values = depth_of_window(
-            torch.cat([item.linear for item in window]),
+            [item.frame for item in window],
             [item.depth_frame for item in window if item.depth_frame is not None],
             [item.guess_xy for item in window],
         )
