@@ -22,12 +22,18 @@ def subject_x(index: int) -> int:
     return 20 + 3 * index
 
 
-def make_clip(path: Path, depth_path: Path, *, count: int = COUNT, moving: bool = True) -> None:
-    """H.264 clip with AAC audio, and its depth clip (lossless): subject 230 (near), background 60."""
+def make_clip(
+    path: Path, depth_path: Path, *, count: int = COUNT, moving: bool = True, background_blur_px: float = 0.0
+) -> None:
+    """H.264 clip with AAC audio, and its depth clip (lossless): subject 230 (near), background 60 (defocused
+    by a Gaussian of `background_blur_px` when given, as a lens focused on the subject would)."""
     import av
+    import cv2
 
     rng = np.random.default_rng(0)
     background = (rng.random((H, W + 3 * count, 3)) * 255).astype(np.uint8)
+    if background_blur_px:
+        background = cv2.GaussianBlur(background, (0, 0), background_blur_px)
     subject = (rng.random((SIDE, SIDE, 3)) * 255).astype(np.uint8)
     clip = av.open(str(path), "w")
     video = clip.add_stream("libx264", rate=FPS)
@@ -262,3 +268,65 @@ def test_without_depth_the_fallback_is_said(clips: tuple[Path, Path], tmp_path: 
     record = json.loads(stdout)
     assert record["depth_source"] == "two-plane"
     assert len(record["notes"]) == 1 and "approximate two-plane depth" in record["notes"][0]
+
+
+def test_an_interrupted_run_leaves_no_output(clips: tuple[Path, Path], tmp_path: Path) -> None:
+    """Ctrl-C after a few frames: nothing under the output's name and no temporary file beside it."""
+    from refocus_cli.video.pipeline import VideoRequest, refocus_video
+
+    clip, depth = clips
+    out = tmp_path / "out.mp4"
+    written = []
+
+    def interrupt(count: int, total: int) -> None:
+        written.append(count)
+        if len(written) == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        refocus_video(VideoRequest(clip, out, depth_video=depth, focus_point_xy=(35, 55)), interrupt)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_video_restores_each_frame_and_bokeh_video_never(
+    clips: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`refocus video --restore on` hands every frame and its depth to restore before rendering, and renders
+    what restore returns; `bokeh-video` never calls it. (How well restore works is the restore module's tests'
+    business; on these synthetic frames its fit finds no blur to undo.)"""
+    import torch
+
+    import refocus_cli.restore.pipeline as restore
+    from refocus_cli.restore.fit import PhotoDefocus
+
+    calls: list[tuple[tuple[int, ...], str]] = []
+
+    def fake_restore(linear: torch.Tensor, disparity: torch.Tensor, *, mode: str = "auto") -> restore.RestoreResult:
+        calls.append((tuple(disparity.shape), mode))
+        return restore.RestoreResult(torch.zeros_like(linear), PhotoDefocus.known(1.0, 0.5), True)
+
+    monkeypatch.setattr(restore, "restore_all_in_focus", fake_restore)
+    clip, depth = clips
+    for command in ("video", "bokeh-video"):
+        out = tmp_path / f"{command}.mp4"
+        code, _, stderr = run(command, str(clip), "--depth-video", str(depth), "--restore", "on", "-o", str(out))
+        assert code == 0, stderr
+        if command == "video":
+            assert calls == [((1, 1, H, W), "always")] * COUNT
+            assert max(float(frame.max()) for frame in frames_of(out)) <= 2  # black frames: restore's output
+    assert len(calls) == COUNT  # bokeh-video added none
+
+
+def test_frames_rendered_in_batches_match_one_at_a_time(clips: tuple[Path, Path], tmp_path: Path) -> None:
+    """CUDA renders a window of frames at once; the same batching on the CPU gives the frames one at a time
+    gives (PNG frames, so no encoder in between)."""
+    from refocus_cli.video.pipeline import VideoRequest, refocus_video
+
+    clip, depth = clips
+    outputs = []
+    for batch in (1, 7):
+        out = tmp_path / f"batch{batch}"
+        refocus_video(VideoRequest(clip, out, depth_video=depth, focus_point_xy=(35, 55), render_batch=batch))
+        outputs.append(np.stack([np.asarray(Image.open(p)).astype(float) for p in sorted(out.iterdir())]))
+    assert outputs[0].shape == (COUNT, H, W, 3)
+    assert np.abs(outputs[0] - outputs[1]).max() <= 1

@@ -60,6 +60,8 @@ class VideoRequest:
     device: str = "auto"
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     sequence_fps: float | None = None
+    render_batch: int = 0
+    """Frames rendered together: 0 = a window at a time on CUDA, one at a time on the CPU (memory)."""
     overwrite: bool = False
     resume: bool = False
 
@@ -276,24 +278,38 @@ def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | 
     timings = {"render": 0.0, "encode": 0.0}
     settings = settings_for_quality(request.quality)
     focus = _FocusFollower(request, info, keyed_points, blur_per_frame)
+    batch_size = request.render_batch or (plan.window if device.type == "cuda" else 1)
+    batch: list[_Item] = []
+
+    def render_batch() -> None:
+        clock = time.perf_counter()
+        frames = _render_frames(batch, request, settings, device, info.bit_depth)
+        timings["render"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        for item, pixels in zip(batch, frames, strict=True):
+            writer.write(Frame(item.frame.index, item.frame.pts, item.frame.time_s, pixels))
+        timings["encode"] += time.perf_counter() - clock
+        if progress is not None:
+            progress(len(batch), info.frame_count)
+        batch.clear()
+
     with writer:
         items = _with_depth(request, info, depth_info, plan, depth_of_window, focus)
         for item in focus.smoothed(items):
-            assert item.sample is not None and item.disparity is not None
+            assert item.sample is not None
             track.append(item.sample)
             done = getattr(writer, "done", None)
             if request.resume and done is not None and done(item.frame.index):
                 skipped += 1
-            else:
-                clock = time.perf_counter()
-                pixels = _render_frame(item, request, settings, device, info.bit_depth)
-                timings["render"] += time.perf_counter() - clock
-                clock = time.perf_counter()
-                writer.write(Frame(item.frame.index, item.frame.pts, item.frame.time_s, pixels))
-                timings["encode"] += time.perf_counter() - clock
-                written += 1
-            if progress is not None:
-                progress(1, info.frame_count)
+                if progress is not None:
+                    progress(1, info.frame_count)
+                continue
+            batch.append(item)
+            written += 1
+            if len(batch) == batch_size:
+                render_batch()
+        if batch:
+            render_batch()
     return VideoResult(
         input_path=request.input_path,
         output_path=request.output_path,
@@ -311,17 +327,23 @@ def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | 
     )
 
 
-def _render_frame(
-    item: _Item, request: VideoRequest, settings: Any, device: torch.device, bit_depth: int
-) -> np.ndarray:
-    """One frame refocused: CoC from its depth and focus, restore (if asked), highlights, render, sRGB pixels."""
-    assert item.sample is not None and item.disparity is not None
-    coc = signed_coc_px(item.disparity, item.sample.disparity, item.sample.blur_k_px)
-    sharp = _restored(frame_to_linear(item.frame), item.disparity, request.restore)
-    image = boost_highlights(sharp, coc, request.highlights)
+def _render_frames(
+    items: list[_Item], request: VideoRequest, settings: Any, device: torch.device, bit_depth: int
+) -> list[np.ndarray]:
+    """Frames refocused together (one batch on the device): CoC from each frame's depth and focus, restore (if
+    asked), highlights, render; [H,W,3] sRGB pixels each."""
+    cocs, images = [], []
+    for item in items:
+        assert item.sample is not None and item.disparity is not None
+        coc = signed_coc_px(item.disparity, item.sample.disparity, item.sample.blur_k_px)  # [1,1,H,W]
+        sharp = _restored(frame_to_linear(item.frame), item.disparity, request.restore)  # [1,3,H,W]
+        cocs.append(coc)
+        images.append(boost_highlights(sharp, coc, request.highlights))
     with torch.no_grad():
-        rendered = render_layered(image.to(device), coc.to(device), request.aperture, settings).cpu()
-    return linear_to_pixels(rendered, bit_depth)
+        rendered = render_layered(
+            torch.cat(images).to(device), torch.cat(cocs).to(device), request.aperture, settings
+        ).cpu()  # [N,3,H,W]
+    return [linear_to_pixels(rendered[i : i + 1], bit_depth) for i in range(len(items))]
 
 
 def _with_rest(timings: dict[str, float], total: float) -> dict[str, float]:
