@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +28,9 @@ from refocus_cli.io.video import EncodeSettings, Frame, VideoInfo, open_writer, 
 from refocus_cli.lens import signed_coc_px
 from refocus_cli.render.layered import render_layered
 from refocus_cli.render.planes import settings_for_quality
+
+if TYPE_CHECKING:
+    from refocus_cli.video.windows import WindowPlan
 
 VIDEO_DEPTH_SOURCES = ("auto", "file", "model", "defocus", "two-plane")
 
@@ -257,7 +260,8 @@ class _Item:
 def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | None = None) -> VideoResult:
     """Refocus one clip (a video file or an image sequence) and write the result atomically.
 
-    `progress(1, frame_count)` is called after each frame written or skipped. Raises RefocusError on bad input.
+    `progress(n, frame_count)` is called as frames are written (n at a time) or skipped. Raises RefocusError on
+    bad input.
     """
     from refocus_cli.pipeline import resolve_device
 
@@ -418,7 +422,7 @@ def _with_depth(
     request: VideoRequest,
     info: VideoInfo,
     depth_info: VideoInfo | None,
-    plan: Any,
+    plan: WindowPlan,
     depth_of_window: WindowDepth,
     focus: _FocusFollower,
 ) -> Iterator[_Item]:
