@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from refocus_cli import __version__
 from refocus_cli.commands import debug_enabled, echo_error
 from refocus_cli.commands.image import image_command
+from refocus_cli.commands.simulate import simulate_command
 from refocus_cli.commands.stack import stack_command
 from refocus_cli.commands.video import video_command
 from refocus_cli.errors import RefocusError
@@ -51,6 +52,7 @@ app.command("image", no_args_is_help=True)(image_command)
 app.command("stack", no_args_is_help=True)(stack_command)
 app.command("video", no_args_is_help=True)(video_command)
 app.command("bokeh-video", no_args_is_help=True)(video_command)
+app.command("simulate", no_args_is_help=True)(simulate_command)
 
 
 def _version(value: bool) -> None:

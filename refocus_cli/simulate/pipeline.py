@@ -1,0 +1,150 @@
+"""`refocus simulate` as a library call: plan the scenes, render the missing ones, write the dataset.
+
+from refocus_cli.simulate.pipeline import SimulateRequest, simulate
+result = simulate(SimulateRequest(source="procedural", out=Path("data"), count=1000, seed=0))
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from refocus_cli.errors import SettingsError
+from refocus_cli.simulate.dataset import (
+    dataset_record,
+    is_done,
+    prepare_folder,
+    write_manifest,
+    write_scene,
+)
+from refocus_cli.simulate.runners import SceneOutcome, run_in_process, run_in_processes, run_on_ray
+from refocus_cli.simulate.settings import SimulationSettings
+from refocus_cli.simulate.sources import SceneSpec, plan_scenes
+
+Progress = Callable[[int, int], None]
+"""Called with (scenes finished, scenes in the run) after each scene, resumed ones counted from the start."""
+
+
+@dataclass(frozen=True)
+class SimulateRequest:
+    """A simulation run.
+
+    Attributes:
+        source: "procedural", or a folder of photos (with depth files beside them, or depth from the providers).
+        out: the dataset folder (made here; its parent must exist).
+        count: source/target pairs to make (each scene also gets one stacking group).
+        seed: decides every random choice; the same seed gives the same files.
+        settings: the distributions and fixed choices (`--config`).
+        workers: local processes (1: render here); ignored with `ray_address`.
+        ray_address: a Ray cluster's address, `auto`, or `local`; None runs locally.
+        resume: finish a dataset a stopped run began (same source, seed, count and settings).
+        device: where the engine renders photos ("cpu" or "cuda"); procedural scenes render on the CPU.
+    """
+
+    source: str
+    out: Path
+    count: int
+    seed: int = 0
+    settings: SimulationSettings = field(default_factory=SimulationSettings)
+    workers: int = 1
+    ray_address: str | None = None
+    resume: bool = False
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class SimulateResult:
+    """What a run made; `to_record()` is its `--json` line."""
+
+    out: Path
+    scenes: int
+    pairs: int
+    rows: int
+    made: int
+    pairs_made: int
+    resumed: int
+    failures: tuple[str, ...]
+    splits: dict[str, dict[str, int]]
+    runner: str
+    seconds: float
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "scenes": self.scenes,
+            "pairs": self.pairs,
+            "manifest_rows": self.rows,
+            "made": self.made,
+            "pairs_made": self.pairs_made,
+            "resumed": self.resumed,
+            "failed": list(self.failures),
+            "splits": self.splits,
+            "runner": self.runner,
+            "seconds": round(self.seconds, 3),
+            "pairs_per_second": round(self.pairs_made / self.seconds, 4) if self.seconds > 0 else None,
+        }
+
+
+def simulate(request: SimulateRequest, progress: Progress | None = None) -> SimulateResult:
+    """Make (or finish) a dataset; scenes that fail (a bad photo) are reported, the others still written.
+
+    Raises:
+        SettingsError: bad count or workers, Ray missing or unreachable, --resume on another run's dataset.
+        InputError: a folder source that is missing or holds no photos.
+        OutputError: the dataset folder cannot be made or written, or holds something else.
+    """
+    start = time.perf_counter()
+    if request.workers < 1:
+        raise SettingsError(f"--workers must be 1 or more, got {request.workers}")
+    settings = request.settings
+    plan = plan_scenes(request.source, request.count, request.seed, settings.pairs.per_scene, settings.split)
+    record = dataset_record(request.source, request.seed, request.count, settings, plan)
+    prepare_folder(request.out, record, resume=request.resume)
+    todo = [spec for spec in plan if not is_done(request.out, spec)]
+    resumed = len(plan) - len(todo)
+    if progress is not None:
+        progress(resumed, len(plan))
+    outcomes, runner = _runner(request, todo)
+    failures, made, pairs_made = [], 0, 0
+    for outcome in outcomes:
+        if outcome.files is None:
+            failures.append(outcome.error or f"{outcome.spec.scene_id}: failed")
+        else:
+            write_scene(request.out, outcome.files)
+            made += 1
+            pairs_made += outcome.spec.pairs
+        if progress is not None:
+            progress(resumed + made + len(failures), len(plan))
+    rows = write_manifest(request.out, plan)
+    return SimulateResult(
+        out=request.out,
+        scenes=len(plan),
+        pairs=record["pairs"],
+        rows=rows,
+        made=made,
+        pairs_made=pairs_made,
+        resumed=resumed,
+        failures=tuple(failures),
+        splits=record["splits"],
+        runner=runner,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _runner(request: SimulateRequest, todo: list[SceneSpec]) -> tuple[Iterator[SceneOutcome], str]:
+    """The outcomes' iterator and the runner's name for the record."""
+    if request.ray_address is not None:
+        return run_on_ray(todo, request.settings, request.device, request.ray_address), f"ray:{request.ray_address}"
+    workers = min(request.workers, max(1, len(todo)))
+    if workers == 1:
+        return run_in_process(todo, request.settings, request.device), "local:1"
+    return run_in_processes(todo, request.settings, request.device, workers), f"local:{workers}"
+
+
+def default_workers() -> int:
+    """Local worker processes when --workers is not given: the CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -1,0 +1,285 @@
+"""What `refocus simulate` samples and how, with the defaults a TOML file (`--config`) can change.
+
+    [scene]      size = [512, 512]          # height, width of every sample (photos are cropped and resized)
+                 min_layers = 3             # procedural scenes: textured layers over a background
+                 max_layers = 7
+                 near_m = 0.5               # metric depth of disparity 1 and 0, for physical blur settings
+                 far_m = 50.0
+    [pairs]      per_scene = 4              # source/target pairs per scene
+                 all_in_focus_source = 0.2  # chance that a pair's source is the all-in-focus image
+    [focus]      quantiles = [0.02, 0.98]   # focus planes: uniform between these quantiles of the disparity
+    [blur]       mode = "k"                 # "k": K drawn from `k`; "physical": a camera drawn from the lens keys
+                 k = {distribution = "uniform", low = 2.0, high = 24.0}
+                 max_k = 32.0               # physical cameras blurring more are stopped down to this
+                 fnumber = {distribution = "log-uniform", low = 1.4, high = 16.0}
+                 focal_length_mm = {distribution = "log-uniform", low = 24.0, high = 135.0}
+                 sensor_width_mm = {distribution = "choice", values = [36.0, 23.5, 17.3]}
+    [aperture]   shape = {distribution = "choice", values = ["disc", "polygon"], weights = [0.5, 0.5]}
+                 blades = {distribution = "integer", low = 5, high = 9}
+                 rotation_deg = {distribution = "uniform", low = 0.0, high = 360.0}
+    [stack]      frames = 5                 # focus planes of a stacking group, spread over the depth range
+                 softness = 0.0             # 0: one-hot in-focus masks; > 0: softmax temperature (disparity)
+    [split]      train = 0.8                # shares of scenes (never of samples) in each split
+                 validation = 0.1
+                 test = 0.1
+    [render]     max_aperture_samples = 512 # reference renderer's aperture points at most (procedural scenes)
+                 bit_depth = 16             # PNG bits of the images (8 or 16)
+
+The distributions' forms are in `distributions.py`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from refocus_cli.errors import SettingsError
+from refocus_cli.simulate.distributions import (
+    Choice,
+    Distribution,
+    Fixed,
+    Integer,
+    LogUniform,
+    Uniform,
+    parse_distribution,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+APERTURE_SHAPES = ("disc", "polygon")
+BLUR_MODES = ("k", "physical")
+DEFAULT_K = Uniform(2.0, 24.0)
+DEFAULT_FNUMBER = LogUniform(1.4, 16.0)
+DEFAULT_FOCAL_LENGTH_MM = LogUniform(24.0, 135.0)
+DEFAULT_SENSOR_WIDTH_MM = Choice((36.0, 23.5, 17.3), (1.0, 1.0, 1.0))
+DEFAULT_SHAPE = Choice(APERTURE_SHAPES, (0.5, 0.5))
+DEFAULT_BLADES = Integer(5, 9)
+DEFAULT_ROTATION_DEG = Uniform(0.0, 360.0)
+
+
+@dataclass(frozen=True)
+class SceneSettings:
+    size: tuple[int, int] = (512, 512)
+    min_layers: int = 3
+    max_layers: int = 7
+    near_m: float = 0.5
+    far_m: float = 50.0
+
+
+@dataclass(frozen=True)
+class PairSettings:
+    per_scene: int = 4
+    all_in_focus_source: float = 0.2
+
+
+@dataclass(frozen=True)
+class FocusSettings:
+    quantiles: tuple[float, float] = (0.02, 0.98)
+
+
+@dataclass(frozen=True)
+class BlurSettings:
+    mode: str = "k"
+    k: Distribution = DEFAULT_K
+    max_k: float = 32.0
+    fnumber: Distribution = DEFAULT_FNUMBER
+    focal_length_mm: Distribution = DEFAULT_FOCAL_LENGTH_MM
+    sensor_width_mm: Distribution = DEFAULT_SENSOR_WIDTH_MM
+
+
+@dataclass(frozen=True)
+class ApertureSettings:
+    shape: Distribution = field(default=DEFAULT_SHAPE, metadata={"numeric": False})
+    blades: Distribution = DEFAULT_BLADES
+    rotation_deg: Distribution = DEFAULT_ROTATION_DEG
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    frames: int = 5
+    softness: float = 0.0
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    train: float = 0.8
+    validation: float = 0.1
+    test: float = 0.1
+
+    def shares(self) -> dict[str, float]:
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    max_aperture_samples: int = 512
+    bit_depth: int = 16
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """Every sampled parameter's distribution and every fixed choice of a simulation run."""
+
+    scene: SceneSettings = field(default_factory=SceneSettings)
+    pairs: PairSettings = field(default_factory=PairSettings)
+    focus: FocusSettings = field(default_factory=FocusSettings)
+    blur: BlurSettings = field(default_factory=BlurSettings)
+    aperture: ApertureSettings = field(default_factory=ApertureSettings)
+    stack: StackSettings = field(default_factory=StackSettings)
+    split: SplitSettings = field(default_factory=SplitSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    def to_record(self) -> dict[str, Any]:
+        """The settings as JSON (the form the TOML file takes): dataset.json's `settings`."""
+        return {
+            section.name: {
+                item.name: _record_value(getattr(getattr(self, section.name), item.name))
+                for item in fields(getattr(self, section.name))
+            }
+            for section in fields(self)
+        }
+
+
+def _record_value(value: Any) -> Any:
+    if isinstance(value, Fixed | Uniform | LogUniform | Integer | Choice):
+        return value.to_record()
+    return list(value) if isinstance(value, tuple) else value
+
+
+def load_settings(path: Path | None) -> SimulationSettings:
+    """The defaults, changed by the TOML file at `path` when given.
+
+    Raises:
+        SettingsError: unreadable or invalid TOML, an unknown table or key, a value of the wrong kind or out
+            of range, naming the file and the key.
+    """
+    if path is None:
+        return SimulationSettings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read the simulation settings ({exc.__class__.__name__})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: invalid TOML ({exc})") from exc
+    return settings_from_record(data, where=str(path))
+
+
+def settings_from_record(data: dict[str, Any], *, where: str) -> SimulationSettings:
+    """Settings from the TOML/JSON form (`to_record`'s output reads back to the same settings)."""
+    sections = {section.name: section for section in fields(SimulationSettings)}
+    unknown = set(data) - set(sections)
+    if unknown:
+        raise SettingsError(f"{where}: unknown table [{sorted(unknown)[0]}] (known: {', '.join(sections)})")
+    defaults, built = SimulationSettings(), {}
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            raise SettingsError(f"{where}: {name} must be a table")
+        built[name] = _section(where, name, table, getattr(defaults, name))
+    try:
+        return SimulationSettings(**built)
+    except SettingsError as error:
+        raise SettingsError(f"{where}: {error}") from None
+
+
+def _section(where: str, name: str, table: dict[str, Any], default: Any) -> Any:
+    known = {item.name: item for item in fields(default)}
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise SettingsError(f"{where}: unknown key {name}.{key} (known: {', '.join(known)})")
+        values[key] = _field_value(f"{where}: {name}.{key}", value, getattr(default, key), known[key].metadata)
+    return type(default)(**values)
+
+
+def _field_value(where: str, value: Any, default: Any, metadata: Any) -> Any:
+    """`value` in the kind of the field's default: a distribution, a pair of numbers, a number or a string."""
+    if isinstance(default, Fixed | Uniform | LogUniform | Integer | Choice):
+        return parse_distribution(where, value, numeric=metadata.get("numeric", True))
+    if isinstance(default, tuple):
+        kind = type(default[0])
+        if not isinstance(value, list) or len(value) != 2 or not all(_is_number(v, kind) for v in value):
+            raise SettingsError(f"{where} must be a list of two {'whole ' if kind is int else ''}numbers")
+        return tuple(kind(v) for v in value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise SettingsError(f"{where} must be a string")
+        return value
+    if not _is_number(value, type(default)):
+        raise SettingsError(f"{where} must be {'a whole number' if isinstance(default, int) else 'a number'}")
+    return type(default)(value)
+
+
+def _is_number(value: Any, kind: type) -> bool:
+    accepted = (int,) if kind is int else (int, float)
+    return isinstance(value, accepted) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check(settings: SimulationSettings) -> None:
+    """Ranges and combinations that no run could use."""
+    scene, blur = settings.scene, settings.blur
+    problems = []
+    if min(scene.size) < 16:
+        problems.append(f"scene.size must be at least 16 x 16 pixels, got {list(scene.size)}")
+    if not 1 <= scene.min_layers <= scene.max_layers:
+        problems.append("scene.min_layers must be 1 or more and at most scene.max_layers")
+    if not 0 < scene.near_m < scene.far_m:
+        problems.append("scene.near_m must be positive and below scene.far_m")
+    if settings.pairs.per_scene < 1:
+        problems.append("pairs.per_scene must be 1 or more")
+    if not 0 <= settings.pairs.all_in_focus_source <= 1:
+        problems.append("pairs.all_in_focus_source is a probability, between 0 and 1")
+    low, high = settings.focus.quantiles
+    if not 0 <= low <= high <= 1:
+        problems.append("focus.quantiles must be two quantiles, 0 <= low <= high <= 1")
+    if blur.mode not in BLUR_MODES:
+        problems.append(f"blur.mode must be k or physical, got {blur.mode!r}")
+    if not blur.max_k > 0:
+        problems.append("blur.max_k must be positive")
+    for name in ("k", "fnumber", "focal_length_mm", "sensor_width_mm"):
+        if not _all_positive(getattr(blur, name), allow_zero=name == "k"):
+            problems.append(f"blur.{name} must only give {'non-negative' if name == 'k' else 'positive'} values")
+    shapes = settings.aperture.shape
+    if not all(shape in APERTURE_SHAPES for shape in _values(shapes)):
+        problems.append("aperture.shape's values must be disc or polygon")
+    if not _all_positive(settings.aperture.blades, allow_zero=False) or any(
+        isinstance(v, int | float) and v < 3 for v in _values(settings.aperture.blades)
+    ):
+        problems.append("aperture.blades must be 3 or more")
+    if settings.stack.frames < 2:
+        problems.append("stack.frames must be 2 or more")
+    if settings.stack.softness < 0:
+        problems.append("stack.softness must be 0 or more")
+    shares = settings.split.shares()
+    if any(v < 0 for v in shares.values()) or abs(sum(shares.values()) - 1.0) > 1e-6:
+        problems.append("split.train, split.validation and split.test must be non-negative and add up to 1")
+    if settings.render.max_aperture_samples < 16:
+        problems.append("render.max_aperture_samples must be 16 or more")
+    if settings.render.bit_depth not in (8, 16):
+        problems.append("render.bit_depth must be 8 or 16")
+    if problems:
+        raise SettingsError(problems[0])
+
+
+def _values(distribution: Distribution) -> tuple[Any, ...]:
+    """The values a distribution can give, as far as they are listable (bounds for ranges)."""
+    if isinstance(distribution, Fixed):
+        return (distribution.value,)
+    if isinstance(distribution, Choice):
+        return distribution.values
+    return (distribution.low, distribution.high)
+
+
+def _all_positive(distribution: Distribution, *, allow_zero: bool) -> bool:
+    values = _values(distribution)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return False
+    return all(v >= 0 if allow_zero else v > 0 for v in values)
