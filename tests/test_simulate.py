@@ -380,3 +380,10 @@ def test_split_plan_is_by_scene_deterministic_and_proportional() -> None:
     assert assign_splits(20, 1, settings.split) != assign_splits(20, 2, settings.split)
     plan = plan_scenes("procedural", 10, 0, 4, settings.split)
     assert [spec.pairs for spec in plan] == [4, 3, 3] and len({spec.seed for spec in plan}) == 3
+
+
+def test_the_readme_shows_the_default_settings_as_valid_toml() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Training data: `refocus simulate`", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    assert settings_from_record(tomllib.loads(block), where="README") == SimulationSettings()

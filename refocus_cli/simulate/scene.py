@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,19 +78,33 @@ class SceneFiles:
     """One scene's output: file name (in the scene's folder) -> bytes, and its manifest rows."""
 
     scene_id: str
-    files: dict[str, bytes] = field(default_factory=dict)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, bytes]
+    rows: list[dict[str, Any]]
 
 
 def simulate_scene(spec: SceneSpec, settings: SimulationSettings, *, device: str = "cpu") -> SceneFiles:
-    """Render and encode every sample of one scene (deterministic for its seed on one kind of device)."""
+    """Render and encode every sample of one scene (deterministic for its seed on one kind of device).
+
+    The parameters are drawn in a fixed order from one generator seeded by the scene: the scene, then each
+    pair's aperture, input and target, then the stacking group.
+    """
     generator = torch.Generator().manual_seed(spec.seed)
     content = _scene_content(spec, settings, generator, torch.device(device))
-    scene = _SceneWriter(spec, settings, content, generator)
-    for pair in range(spec.pairs):
-        scene.add_pair(pair)
-    scene.add_stack()
-    return scene.finish()
+    low, high = settings.focus.quantiles
+    disparity = content.disparity.flatten().float()
+    focus_range = (float(torch.quantile(disparity, low)), float(torch.quantile(disparity, high)))
+    scene = _Scene(spec, settings, content, focus_range)
+    files = {
+        "all_in_focus.png": _png_rgb(content.all_in_focus, settings.render.bit_depth),
+        "depth.png": _png_grey16(content.disparity),
+    }
+    rows = []
+    for sample in [*(_pair(scene, index, generator) for index in range(spec.pairs)), _stack(scene, generator)]:
+        files.update(sample.files)
+        rows.append(sample.row)
+    record = {"scene": spec.scene_id, "index": spec.index, "rows": rows}
+    files[SCENE_RECORD] = (json.dumps(record) + "\n").encode()
+    return SceneFiles(spec.scene_id, files, rows)
 
 
 def _scene_content(
@@ -138,183 +152,182 @@ def _crop_resize(image: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(cropped, size=size_hw, mode="bilinear", antialias=True, align_corners=False)
 
 
-class _SceneWriter:
-    """Draws each sample's parameters in a fixed order from the scene's generator, renders and encodes."""
+@dataclass(frozen=True)
+class _Scene:
+    """A scene ready to sample: its content, the disparity range focus planes are drawn from, its folder."""
 
-    def __init__(
-        self, spec: SceneSpec, settings: SimulationSettings, content: SceneContent, generator: torch.Generator
-    ) -> None:
-        self.spec, self.settings, self.content, self.generator = spec, settings, content, generator
-        self.folder = f"scenes/{spec.scene_id}"
-        self.output = SceneFiles(spec.scene_id)
-        disparity = content.disparity.flatten().float()
-        low, high = settings.focus.quantiles
-        self.focus_range = (float(torch.quantile(disparity, low)), float(torch.quantile(disparity, high)))
-        self._add("all_in_focus.png", _png_rgb(content.all_in_focus, settings.render.bit_depth))
-        self._add("depth.png", _png_grey16(content.disparity))
+    spec: SceneSpec
+    settings: SimulationSettings
+    content: SceneContent
+    focus_range: tuple[float, float]
 
-    # -- sampling
-    def _uniform(self) -> float:
-        return float(torch.rand((), generator=self.generator, dtype=torch.float64))
+    @property
+    def folder(self) -> str:
+        return f"scenes/{self.spec.scene_id}"
 
-    def _focus(self) -> float:
-        low, high = self.focus_range
-        return low + (high - low) * self._uniform()
 
-    def _aperture(self) -> ApertureShape:
-        sampled = self.settings.aperture
-        shape = str(sampled.shape.sample(self.generator))
-        blades = int(sampled.blades.sample(self.generator))
-        rotation = float(sampled.rotation_deg.sample(self.generator))
-        if shape == "disc":
-            return ApertureShape()
-        return ApertureShape(kind="polygon", blades=blades, rotation_deg=rotation)
+@dataclass(frozen=True)
+class _Sample:
+    """One sample's files (name in the scene folder -> bytes) and its manifest row."""
 
-    def _lens(self) -> tuple[float, float, float] | float:
-        """K (mode k), or a camera's (f-number, focal length mm, sensor width mm) (mode physical)."""
-        blur = self.settings.blur
-        if blur.mode == "k":
-            return float(blur.k.sample(self.generator))
-        return (
-            float(blur.fnumber.sample(self.generator)),
-            float(blur.focal_length_mm.sample(self.generator)),
-            float(blur.sensor_width_mm.sample(self.generator)),
-        )
+    files: dict[str, bytes]
+    row: dict[str, Any]
 
-    def _blurs(self, lens: tuple[float, float, float] | float, focus: list[float]) -> list[Blur]:
-        """The blur of each render focused at `focus` with one lens (a camera stopped down once for all)."""
-        if isinstance(lens, float):
-            return [Blur(lens) for _ in focus]
-        f_number, focal_mm, sensor_mm = lens
-        inverse_near, inverse_far = self.content.inverse_depth_range
-        width = self.settings.scene.size[1]
-        cameras = []
-        for d in focus:
-            inverse_focus = inverse_far + d * (inverse_near - inverse_far)
-            distance_m = max(1.0 / max(inverse_focus, 1e-9), 2.0 * focal_mm / 1000.0)
-            cameras.append(CameraSettings(f_number, focal_mm, sensor_mm, distance_m))
-        ks = [camera.blur_k_per_inverse_m(width) * (inverse_near - inverse_far) for camera in cameras]
-        stop = max(1.0, max(ks) / self.settings.blur.max_k)
-        if stop == 1.0:
-            return [Blur(k, camera) for k, camera in zip(ks, cameras, strict=True)]
-        return [
-            Blur(k / stop, replace(camera, f_number=f_number * stop), f_number)
-            for k, camera in zip(ks, cameras, strict=True)
-        ]
 
-    # -- rendering
-    def _render(self, focus: float, blur: Blur, aperture: ApertureShape) -> tuple[torch.Tensor, int | None]:
-        """[1,3,H,W] linear, and the reference renderer's aperture samples (None for the engine)."""
-        content = self.content
-        if content.layered is None:
-            coc = signed_coc_px(content.disparity, focus, blur.k_px)
-            return render_layered(content.all_in_focus, coc, aperture), None
-        largest = max(abs(blur.k_px * (layer.disparity - focus)) for layer in content.layered.layers)
-        samples = min(aperture_samples_for(largest), self.settings.render.max_aperture_samples)
-        image = render_reference(
-            content.layered, focus, blur.k_px, aperture=aperture, samples=samples, generator=self.generator
-        )
-        return image, samples
+Lens = tuple[float, float, float] | float
+"""K (blur mode k), or a camera's (f-number, focal length mm, sensor width mm) (mode physical)."""
 
-    def _render_record(self, name: str, focus: float, blur: Blur, aperture: ApertureShape) -> dict[str, Any]:
-        image, samples = self._render(focus, blur, aperture)
-        self._add(name, _png_rgb(image, self.settings.render.bit_depth))
-        return {
-            "image": f"{self.folder}/{name}",
-            "all_in_focus": False,
-            "focus_disparity": focus,
-            **blur.to_record(),
-            "aperture_samples": samples,
-        }
 
-    def add_pair(self, index: int) -> None:
-        aperture = self._aperture()
-        all_in_focus_source = self._uniform() < self.settings.pairs.all_in_focus_source
-        name = f"pair-{index:03d}"
-        if all_in_focus_source:
-            source = {
-                "image": f"{self.folder}/all_in_focus.png",
-                "all_in_focus": True,
-                "focus_disparity": None,
-                **Blur(0.0).to_record(),
-                "aperture_samples": None,
-            }
-        else:
-            focus = self._focus()
-            source = self._render_record(f"{name}-source.png", focus, self._blurs(self._lens(), [focus])[0], aperture)
-        focus = self._focus()
-        target = self._render_record(f"{name}-target.png", focus, self._blurs(self._lens(), [focus])[0], aperture)
-        self.output.rows.append(
+def _uniform(generator: torch.Generator) -> float:
+    return float(torch.rand((), generator=generator, dtype=torch.float64))
+
+
+def _focus(scene: _Scene, generator: torch.Generator) -> float:
+    low, high = scene.focus_range
+    return low + (high - low) * _uniform(generator)
+
+
+def _aperture(settings: SimulationSettings, generator: torch.Generator) -> ApertureShape:
+    sampled = settings.aperture
+    shape = str(sampled.shape.sample(generator))
+    blades = int(sampled.blades.sample(generator))
+    rotation = float(sampled.rotation_deg.sample(generator))
+    if shape == "disc":
+        return ApertureShape()
+    return ApertureShape(kind="polygon", blades=blades, rotation_deg=rotation)
+
+
+def _lens(settings: SimulationSettings, generator: torch.Generator) -> Lens:
+    blur = settings.blur
+    if blur.mode == "k":
+        return float(blur.k.sample(generator))
+    return (
+        float(blur.fnumber.sample(generator)),
+        float(blur.focal_length_mm.sample(generator)),
+        float(blur.sensor_width_mm.sample(generator)),
+    )
+
+
+def _blurs(scene: _Scene, lens: Lens, focus: list[float]) -> list[Blur]:
+    """The blur of each render focused at `focus` with one lens (a camera stopped down once for all)."""
+    if isinstance(lens, float):
+        return [Blur(lens) for _ in focus]
+    f_number, focal_mm, sensor_mm = lens
+    inverse_near, inverse_far = scene.content.inverse_depth_range
+    width = scene.settings.scene.size[1]
+    cameras = []
+    for d in focus:
+        inverse_focus = inverse_far + d * (inverse_near - inverse_far)
+        distance_m = max(1.0 / max(inverse_focus, 1e-9), 2.0 * focal_mm / 1000.0)
+        cameras.append(CameraSettings(f_number, focal_mm, sensor_mm, distance_m))
+    ks = [camera.blur_k_per_inverse_m(width) * (inverse_near - inverse_far) for camera in cameras]
+    stop = max(1.0, max(ks) / scene.settings.blur.max_k)
+    if stop == 1.0:
+        return [Blur(k, camera) for k, camera in zip(ks, cameras, strict=True)]
+    return [
+        Blur(k / stop, replace(camera, f_number=f_number * stop), f_number)
+        for k, camera in zip(ks, cameras, strict=True)
+    ]
+
+
+def _render(
+    scene: _Scene, focus: float, blur: Blur, aperture: ApertureShape, generator: torch.Generator
+) -> tuple[torch.Tensor, int | None]:
+    """[1,3,H,W] linear, and the reference renderer's aperture samples (None for the engine)."""
+    content = scene.content
+    if content.layered is None:
+        return render_layered(content.all_in_focus, signed_coc_px(content.disparity, focus, blur.k_px), aperture), None
+    largest = max(abs(blur.k_px * (layer.disparity - focus)) for layer in content.layered.layers)
+    samples = min(aperture_samples_for(largest), scene.settings.render.max_aperture_samples)
+    image = render_reference(content.layered, focus, blur.k_px, aperture=aperture, samples=samples, generator=generator)
+    return image, samples
+
+
+def _rendered(
+    scene: _Scene, name: str, focus: float, blur: Blur, aperture: ApertureShape, generator: torch.Generator
+) -> tuple[bytes, dict[str, Any]]:
+    """One render's PNG and its record in the manifest row."""
+    image, samples = _render(scene, focus, blur, aperture, generator)
+    record = {
+        "image": f"{scene.folder}/{name}",
+        "all_in_focus": False,
+        "focus_disparity": focus,
+        **blur.to_record(),
+        "aperture_samples": samples,
+    }
+    return _png_rgb(image, scene.settings.render.bit_depth), record
+
+
+def _pair(scene: _Scene, index: int, generator: torch.Generator) -> _Sample:
+    """A source/target pair: one aperture; the source the all-in-focus image or its own focus and blur."""
+    aperture = _aperture(scene.settings, generator)
+    name, files = f"pair-{index:03d}", {}
+    if _uniform(generator) < scene.settings.pairs.all_in_focus_source:
+        source = {"image": f"{scene.folder}/all_in_focus.png", "all_in_focus": True, "focus_disparity": None}
+        source |= {**Blur(0.0).to_record(), "aperture_samples": None}
+    else:
+        focus = _focus(scene, generator)
+        blur = _blurs(scene, _lens(scene.settings, generator), [focus])[0]
+        files[f"{name}-source.png"], source = _rendered(scene, f"{name}-source.png", focus, blur, aperture, generator)
+    focus = _focus(scene, generator)
+    blur = _blurs(scene, _lens(scene.settings, generator), [focus])[0]
+    files[f"{name}-target.png"], target = _rendered(scene, f"{name}-target.png", focus, blur, aperture, generator)
+    row = {"kind": "pair", "id": f"{scene.spec.scene_id}/{name}", **_common(scene, aperture)}
+    return _Sample(files, row | {"input": source, "target": target})
+
+
+def _stack(scene: _Scene, generator: torch.Generator) -> _Sample:
+    """The stacking group: frames focused over the depth range (nearest first) with one lens and aperture,
+    each frame's in-focus mask, and the frames blended by their masks."""
+    settings = scene.settings
+    aperture = _aperture(settings, generator)
+    low, high = scene.focus_range
+    count = settings.stack.frames
+    focus = [high - (high - low) * i / (count - 1) for i in range(count)]
+    blurs = _blurs(scene, _lens(settings, generator), focus)
+    masks = in_focus_masks(scene.content.disparity, torch.tensor(focus), softness=settings.stack.softness)
+    files, frames, records = {}, [], []
+    for i, (d, blur) in enumerate(zip(focus, blurs, strict=True)):
+        image, samples = _render(scene, d, blur, aperture, generator)
+        frames.append(image)
+        files[f"stack-{i:02d}.png"] = _png_rgb(image, settings.render.bit_depth)
+        files[f"stack-mask-{i:02d}.png"] = _png_grey8(masks[:, i : i + 1])
+        records.append(
             {
-                "kind": "pair",
-                "id": f"{self.spec.scene_id}/{name}",
-                **self._common(aperture),
-                "input": source,
-                "target": target,
+                "image": f"{scene.folder}/stack-{i:02d}.png",
+                "mask": f"{scene.folder}/stack-mask-{i:02d}.png",
+                "focus_disparity": d,
+                **blur.to_record(),
+                "aperture_samples": samples,
             }
         )
+    composite = blend_stack(torch.cat(frames).unsqueeze(0), masks)
+    files["stack-composite.png"] = _png_rgb(composite, settings.render.bit_depth)
+    row = {"kind": "stack", "id": f"{scene.spec.scene_id}/stack", **_common(scene, aperture), "frames": records}
+    return _Sample(
+        files, row | {"composite": f"{scene.folder}/stack-composite.png", "mask_softness": settings.stack.softness}
+    )
 
-    def add_stack(self) -> None:
-        frames_wanted = self.settings.stack.frames
-        aperture = self._aperture()
-        low, high = self.focus_range
-        focus = [high - (high - low) * i / (frames_wanted - 1) for i in range(frames_wanted)]  # nearest first
-        blurs = self._blurs(self._lens(), focus)
-        masks = in_focus_masks(self.content.disparity, torch.tensor(focus), softness=self.settings.stack.softness)
-        frames, records = [], []
-        for i, (d, blur) in enumerate(zip(focus, blurs, strict=True)):
-            image, samples = self._render(d, blur, aperture)
-            frames.append(image)
-            self._add(f"stack-{i:02d}.png", _png_rgb(image, self.settings.render.bit_depth))
-            self._add(f"stack-mask-{i:02d}.png", _png_grey8(masks[:, i : i + 1]))
-            records.append(
-                {
-                    "image": f"{self.folder}/stack-{i:02d}.png",
-                    "mask": f"{self.folder}/stack-mask-{i:02d}.png",
-                    "focus_disparity": d,
-                    **blurs[i].to_record(),
-                    "aperture_samples": samples,
-                }
-            )
-        composite = blend_stack(torch.cat(frames).unsqueeze(0), masks)
-        self._add("stack-composite.png", _png_rgb(composite, self.settings.render.bit_depth))
-        self.output.rows.append(
-            {
-                "kind": "stack",
-                "id": f"{self.spec.scene_id}/stack",
-                **self._common(aperture),
-                "frames": records,
-                "composite": f"{self.folder}/stack-composite.png",
-                "mask_softness": self.settings.stack.softness,
-            }
-        )
 
-    def _common(self, aperture: ApertureShape) -> dict[str, Any]:
-        h, w = self.settings.scene.size
-        return {
-            "scene": self.spec.scene_id,
-            "split": self.spec.split,
-            "seed": self.spec.seed,
-            "source": self.content.source,
-            "size": [h, w],
-            "renderer": "layered" if self.content.layered is None else "reference",
-            "aperture": {
-                "shape": aperture.kind,
-                "blades": aperture.blades if aperture.kind == "polygon" else None,
-                "rotation_deg": aperture.rotation_deg if aperture.kind == "polygon" else None,
-            },
-            "all_in_focus": f"{self.folder}/all_in_focus.png",
-            "depth": f"{self.folder}/depth.png",
-            "notes": list(self.content.notes),
-        }
-
-    def _add(self, name: str, data: bytes) -> None:
-        self.output.files[name] = data
-
-    def finish(self) -> SceneFiles:
-        record = {"scene": self.spec.scene_id, "index": self.spec.index, "rows": self.output.rows}
-        self._add(SCENE_RECORD, (json.dumps(record, indent=None) + "\n").encode())
-        return self.output
+def _common(scene: _Scene, aperture: ApertureShape) -> dict[str, Any]:
+    """The row keys every sample of the scene shares."""
+    h, w = scene.settings.scene.size
+    return {
+        "scene": scene.spec.scene_id,
+        "split": scene.spec.split,
+        "seed": scene.spec.seed,
+        "source": scene.content.source,
+        "size": [h, w],
+        "renderer": "layered" if scene.content.layered is None else "reference",
+        "aperture": {
+            "shape": aperture.kind,
+            "blades": aperture.blades if aperture.kind == "polygon" else None,
+            "rotation_deg": aperture.rotation_deg if aperture.kind == "polygon" else None,
+        },
+        "all_in_focus": f"{scene.folder}/all_in_focus.png",
+        "depth": f"{scene.folder}/depth.png",
+        "notes": list(scene.content.notes),
+    }
 
 
 def _png_rgb(linear: torch.Tensor, bit_depth: int) -> bytes:

@@ -1,31 +1,8 @@
-"""What `refocus simulate` samples and how, with the defaults a TOML file (`--config`) can change.
-
-    [scene]      size = [512, 512]          # height, width of every sample (photos are cropped and resized)
-                 min_layers = 3             # procedural scenes: textured layers over a background
-                 max_layers = 7
-                 near_m = 0.5               # metric depth of disparity 1 and 0, for physical blur settings
-                 far_m = 50.0
-    [pairs]      per_scene = 4              # source/target pairs per scene
-                 all_in_focus_source = 0.2  # chance that a pair's source is the all-in-focus image
-    [focus]      quantiles = [0.02, 0.98]   # focus planes: uniform between these quantiles of the disparity
-    [blur]       mode = "k"                 # "k": K drawn from `k`; "physical": a camera drawn from the lens keys
-                 k = {distribution = "uniform", low = 2.0, high = 24.0}
-                 max_k = 32.0               # physical cameras blurring more are stopped down to this
-                 fnumber = {distribution = "log-uniform", low = 1.4, high = 16.0}
-                 focal_length_mm = {distribution = "log-uniform", low = 24.0, high = 135.0}
-                 sensor_width_mm = {distribution = "choice", values = [36.0, 23.5, 17.3]}
-    [aperture]   shape = {distribution = "choice", values = ["disc", "polygon"], weights = [0.5, 0.5]}
-                 blades = {distribution = "integer", low = 5, high = 9}
-                 rotation_deg = {distribution = "uniform", low = 0.0, high = 360.0}
-    [stack]      frames = 5                 # focus planes of a stacking group, spread over the depth range
-                 softness = 0.0             # 0: one-hot in-focus masks; > 0: softmax temperature (disparity)
-    [split]      train = 0.8                # shares of scenes (never of samples) in each split
-                 validation = 0.1
-                 test = 0.1
-    [render]     max_aperture_samples = 512 # reference renderer's aperture points at most (procedural scenes)
-                 bit_depth = 16             # PNG bits of the images (8 or 16)
-
-The distributions' forms are in `distributions.py`.
+"""What `refocus simulate` samples and how: one frozen dataclass per TOML table (`[scene]`, `[pairs]`,
+`[focus]`, `[blur]`, `[aperture]`, `[stack]`, `[split]`, `[render]`), whose defaults are the built-in
+distributions. The README's "Training data" section shows them all as a TOML file (a test checks that it
+parses to these defaults); a `--config` file changes any of them. The distributions' forms are in
+`distributions.py`.
 """
 
 from __future__ import annotations
