@@ -111,7 +111,7 @@ def render_reference(
                 continue
             view = _shifted_region(layer, u * radius, v * radius)
             seen = transmittance[:, top:bottom, left:right]
-            colour[:, top:bottom, left:right] += seen * view[:3]
-            seen.mul_(1.0 - view[3:])
+            colour[:, top:bottom, left:right].addcmul_(seen, view[:3])
+            seen.addcmul_(seen, view[3:], value=-1.0)  # light through the layer's holes only
         image += weight * colour
     return image.unsqueeze(0)
