@@ -20,9 +20,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from refocus_cli.bench.fidelity import scene_case
 from refocus_cli.depth.defocus import dense_defocus_map, estimate_edge_blur
-from refocus_cli.render.reference import render_reference
-from refocus_cli.render.scenes import random_layered_scene
 
 EXCLUDE_PX = 2
 
@@ -69,12 +68,10 @@ def main() -> None:
     rows = []
     for blur in args.blur:
         for index in range(args.scenes):
-            generator = torch.Generator().manual_seed(args.seed * 1000 + index)
-            scene = random_layered_scene(tuple(args.size), generator=generator)
-            focus = scene.layers[int(torch.randint(0, len(scene.layers), (1,), generator=generator))].disparity
-            photo = render_reference(scene, focus, blur, generator=generator)
-            disparity = scene.disparity_map()
-            truth = (disparity - focus).abs()
+            case = scene_case(args.seed, index, tuple(args.size), blur)
+            photo = case.truth
+            disparity = case.scene.disparity_map()
+            truth = (disparity - case.focus_disparity).abs()
             keep = ~near_discontinuity(disparity, EXCLUDE_PX)
             start = time.perf_counter()
             edge_blur = estimate_edge_blur(photo)

@@ -17,15 +17,12 @@ import statistics
 import torch
 
 from refocus_cli.aperture import ApertureShape
-from refocus_cli.colour import linear_to_srgb
+from refocus_cli.bench.fidelity import scene_case, srgb_scores
 from refocus_cli.lens import signed_coc_px
-from refocus_cli.metrics import psnr, ssim
 from refocus_cli.render.convolve import blur_layer
 from refocus_cli.render.gather import render_gather
 from refocus_cli.render.layered import render_layered
 from refocus_cli.render.planes import LayeredSettings
-from refocus_cli.render.reference import render_reference
-from refocus_cli.render.scenes import random_layered_scene
 
 
 def render_plain_layers(image: torch.Tensor, coc: torch.Tensor, layers: int = 32) -> torch.Tensor:
@@ -63,12 +60,9 @@ def main() -> None:
     rows = []
     for blur in args.blur:
         for index in range(args.scenes):
-            generator = torch.Generator().manual_seed(args.seed * 1000 + index)
-            scene = random_layered_scene(tuple(args.size), generator=generator)
-            focus = scene.layers[int(torch.randint(0, len(scene.layers), (1,), generator=generator))].disparity
-            truth = linear_to_srgb(render_reference(scene, focus, blur, generator=generator))
-            image, disparity = scene.pinhole_image(), scene.disparity_map()
-            coc = signed_coc_px(disparity, focus, blur)
+            case = scene_case(args.seed, index, tuple(args.size), blur)
+            image, disparity = case.scene.pinhole_image(), case.scene.disparity_map()
+            coc = signed_coc_px(disparity, case.focus_disparity, blur)
             scores = {"K": blur, "scene": index}
             for name, rendered in (
                 ("input", image),
@@ -76,9 +70,7 @@ def main() -> None:
                 ("plain32", render_plain_layers(image, coc)),
                 ("layered", render_layered(image, coc, settings=settings)),
             ):
-                encoded = linear_to_srgb(rendered)
-                scores[f"{name}_psnr"] = psnr(encoded, truth)
-                scores[f"{name}_ssim"] = ssim(encoded, truth)
+                scores[f"{name}_psnr"], scores[f"{name}_ssim"] = srgb_scores(rendered, case.truth)
             rows.append(scores)
             if not args.json:
                 print(

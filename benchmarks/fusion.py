@@ -30,47 +30,27 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 from process import run_once  # benchmarks/process.py
 
-from refocus_cli.colour import linear_to_srgb
-from refocus_cli.metrics import psnr
-from refocus_cli.render.scenes import random_layered_scene
-from refocus_cli.stack.align import warp_to_reference
-from refocus_cli.stack.fuse import align_and_balance, depth_from_focus, fuse_aligned, fuse_max_laplacian
-from refocus_cli.stack.synthetic import SyntheticStack, depth_order_accuracy, synthetic_focal_stack
-
-BORDER_PX = 8
-EDGE_PX = 4
+from refocus_cli.bench.fusion import score_stack, synthetic_stack
 
 
 def synthetic(args: argparse.Namespace) -> None:
     rows = []
-    h, w = args.size
     for index in range(args.scenes):
-        generator = torch.Generator().manual_seed(args.seed + index)
-        scene = random_layered_scene((2 * h, 2 * w), generator=generator, lights_per_layer=3)
-        stack = synthetic_focal_stack(scene, args.blur, generator=generator, samples=args.samples)
-        frames = [stack.frames[i : i + 1] for i in range(stack.frames.shape[0])]
-        aligned = align_and_balance(frames)
-        ours, picks, fractional = fuse_aligned(aligned.frames, aligned.coverages)
-        disparity = depth_from_focus(fractional, picks, len(frames))
-        plain = fuse_max_laplacian(aligned.frames, aligned.coverages)
-        true_frames, true_coverages = true_alignment(stack)
-        ours_true, _, _ = fuse_aligned(true_frames, true_coverages)
-        plain_true = fuse_max_laplacian(true_frames, true_coverages)
-        truth = crop(linear_to_srgb(stack.all_in_focus.clamp(0, 1)))
+        stack = synthetic_stack(args.seed, index, tuple(args.size), args.blur, args.samples)
+        scores = score_stack(stack, args.blur)
         rows.append(
             {
                 "scene": index,
-                "frames": len(frames),
-                "methods": aligned.methods,
-                "ours_psnr": round(psnr(crop(linear_to_srgb(ours.clamp(0, 1))), truth), 2),
-                "plain_psnr": round(psnr(crop(linear_to_srgb(plain.clamp(0, 1))), truth), 2),
-                "ours_true_align": round(psnr(crop(linear_to_srgb(ours_true.clamp(0, 1))), truth), 2),
-                "plain_true_align": round(psnr(crop(linear_to_srgb(plain_true.clamp(0, 1))), truth), 2),
-                "depth_order": round(depth_order_accuracy(disparity, stack, args.blur), 4),
+                "frames": stack.frames.shape[0],
+                "methods": scores.methods,
+                "ours_psnr": round(scores.ours_psnr, 2),
+                "plain_psnr": round(scores.plain_psnr, 2),
+                "ours_true_align": round(scores.ours_true_align, 2),
+                "plain_true_align": round(scores.plain_true_align, 2),
+                "depth_order": round(scores.depth_order, 4),
             }
         )
         print(json.dumps(rows[-1]) if args.json else rows[-1], flush=True)
@@ -79,24 +59,6 @@ def synthetic(args: argparse.Namespace) -> None:
     means["depth_order"] = round(statistics.mean(r["depth_order"] for r in rows), 4)
     wins = sum(r["ours_psnr"] > r["plain_psnr"] for r in rows)
     print(json.dumps({"mean": means, "ours_beats_plain": f"{wins}/{len(rows)}", "blur": args.blur}))
-
-
-def true_alignment(stack: SyntheticStack) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """The frames put back on the middle frame's grid with their true maps and gains (fusion alone, without
-    the alignment's errors)."""
-    h, w = stack.frames.shape[-2:]
-    cx, cy = (w - 1) / 2, (h - 1) / 2
-    frames, coverages = [], []
-    for i, (scale, (sx, sy), gain) in enumerate(zip(stack.scales, stack.shifts_xy, stack.gains, strict=True)):
-        to_frame = np.array([[scale, 0, cx * (1 - scale) + sx], [0, scale, cy * (1 - scale) + sy], [0, 0, 1]])
-        frame, coverage = warp_to_reference(stack.frames[i : i + 1], to_frame)
-        frames.append(frame / gain)
-        coverages.append(coverage)
-    return frames, coverages
-
-
-def crop(image: torch.Tensor) -> torch.Tensor:
-    return image[..., BORDER_PX:-BORDER_PX, BORDER_PX:-BORDER_PX]
 
 
 def pcb(args: argparse.Namespace) -> None:

@@ -25,44 +25,23 @@ from pathlib import Path
 
 import torch
 
-from refocus_cli.colour import linear_to_srgb
-from refocus_cli.lens import signed_coc_px
-from refocus_cli.metrics import psnr
-from refocus_cli.render.layered import render_layered
-from refocus_cli.render.reference import render_reference
+from refocus_cli.bench.restore_gain import MIN_BLUR_PX, pick_pair, reference_with_own_seed, refocus_psnr
 from refocus_cli.render.scenes import LayeredScene, random_layered_scene
 from refocus_cli.restore import PhotoDefocus, restore_all_in_focus
-
-MIN_BLUR_PX = 8.0
-
-
-def pick_pair(scene: LayeredScene, blur: float, generator: torch.Generator) -> tuple[int, int] | None:
-    """A random (A, B) of layers with |K (d_B - d_A)| >= 8 px; None when the scene has none."""
-    d = [layer.disparity for layer in scene.layers]
-    pairs = [(a, b) for a in range(len(d)) for b in range(len(d)) if abs(blur * (d[b] - d[a])) >= MIN_BLUR_PX]
-    if not pairs:
-        return None
-    return pairs[int(torch.randint(0, len(pairs), (1,), generator=generator))]
 
 
 def cached_reference(
     scene: LayeredScene, focus: float, blur: float, generator: torch.Generator, path: Path | None
 ) -> torch.Tensor:
     """render_reference, kept in `path` when given (the generator is advanced the same either way)."""
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     if path is not None and path.exists():
+        torch.randint(0, 2**31 - 1, (1,), generator=generator)  # the draw reference_with_own_seed makes
         return torch.load(path)
-    image = render_reference(scene, focus, blur, generator=torch.Generator().manual_seed(seed))
+    image = reference_with_own_seed(scene, focus, blur, generator, None)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(image, path)
     return image
-
-
-def score(image: torch.Tensor, disparity: torch.Tensor, focus: float, blur: float, truth: torch.Tensor) -> float:
-    """PSNR (sRGB) of refocusing `image` to `focus` against the truth."""
-    rendered = render_layered(image, signed_coc_px(disparity, focus, blur))
-    return psnr(linear_to_srgb(rendered), linear_to_srgb(truth))
 
 
 def run_scene(args: argparse.Namespace, blur: float, index: int) -> dict[str, float | int] | None:
@@ -90,9 +69,9 @@ def run_scene(args: argparse.Namespace, blur: float, index: int) -> dict[str, fl
         "restore_s": seconds,
     }
     for case, focus, truth in (("a", d_b, truth_b), ("b", d_a, photo)):
-        row[f"{case}_off"] = score(photo, disparity, focus, blur, truth)
-        row[f"{case}_on"] = score(estimated.all_in_focus, disparity, focus, blur, truth)
-        row[f"{case}_oracle"] = score(oracle.all_in_focus, disparity, focus, blur, truth)
+        row[f"{case}_off"] = refocus_psnr(photo, disparity, focus, blur, truth)
+        row[f"{case}_on"] = refocus_psnr(estimated.all_in_focus, disparity, focus, blur, truth)
+        row[f"{case}_oracle"] = refocus_psnr(oracle.all_in_focus, disparity, focus, blur, truth)
     return row
 
 

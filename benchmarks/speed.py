@@ -22,17 +22,15 @@ import numpy as np
 from PIL import Image
 from process import run_once  # benchmarks/process.py
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from refocus_cli.bench.inputs import motorcycle_resized
 
 
 def make_inputs(width: int, height: int, folder: Path) -> tuple[Path, Path]:
     """The motorcycle photo and its 16-bit disparity, resized to width x height."""
-    photo = Image.open(EXAMPLES / "motorcycle.jpg").convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
-    disparity = np.asarray(Image.open(EXAMPLES / "motorcycle-disparity.png")).astype(np.float32)
-    depth = Image.fromarray(disparity).resize((width, height), Image.Resampling.BILINEAR)
+    photo, depth = motorcycle_resized(width, height)
     image_path, depth_path = folder / f"in-{width}x{height}.jpg", folder / f"depth-{width}x{height}.png"
     photo.save(image_path, quality=92)
-    Image.fromarray(np.round(np.asarray(depth)).astype(np.uint16)).save(depth_path)
+    Image.fromarray(np.round(depth).astype(np.uint16)).save(depth_path)
     return image_path, depth_path
 
 

@@ -20,63 +20,25 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from process import run_once  # benchmarks/process.py
 
-CARDS = ((0.18, 0.25, 120, 1.0), (0.42, 0.45, 180, -1.5), (0.62, 0.2, 240, 2.0))
-"""(x, y as shares of the frame, depth grey level, speed in px/frame at 1080p)."""
-
-
-def make_clip(folder: Path, width: int, height: int, frames: int) -> tuple[Path, Path]:
-    """clip.mp4 and depth.mp4 in `folder`; returns their paths."""
-    import av
-    import cv2
-
-    rng = np.random.default_rng(0)
-    pan = frames * 2 + 8
-    texture = cv2.GaussianBlur((rng.random((height, width + pan, 3)) * 255).astype(np.float32), (0, 0), 1.2)
-    background = np.clip(texture * 1.6 - 80, 0, 255).astype(np.uint8)
-    side = height // 4
-    cards = [(rng.random((side, side, 3)) * 255).astype(np.uint8) for _ in CARDS]
-    scale = height / 1080
-    paths = folder / "clip.mp4", folder / "depth.mp4"
-    with av.open(str(paths[0]), "w") as clip, av.open(str(paths[1]), "w") as depth_clip:
-        video = clip.add_stream("libx264", rate=30)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"crf": "18", "preset": "veryfast"}
-        depth = depth_clip.add_stream("libx264rgb", rate=30)
-        depth.width, depth.height, depth.pix_fmt = width, height, "rgb24"
-        depth.options = {"qp": "0", "preset": "veryfast"}
-        for i in range(frames):
-            image = background[:, 2 * i : 2 * i + width].copy()
-            disparity = np.full((height, width, 3), 40, np.uint8)
-            for card, (x, y, level, speed) in zip(cards, CARDS, strict=True):
-                left = int(x * width + speed * scale * i) % (width - side)
-                top = int(y * height)
-                image[top : top + side, left : left + side] = card
-                disparity[top : top + side, left : left + side] = level
-            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                clip.mux(packet)
-            for packet in depth.encode(av.VideoFrame.from_ndarray(disparity, format="rgb24")):
-                depth_clip.mux(packet)
-        for packet in video.encode():
-            clip.mux(packet)
-        for packet in depth.encode():
-            depth_clip.mux(packet)
-    return paths
-
-
-def subject_xy(width: int, height: int) -> str:
-    """The nearest card's centre in the first frame."""
-    x, y, _, _ = CARDS[2]
-    side = height // 4
-    return f"{int(x * width) % (width - side) + side // 2},{int(y * height) + side // 2}"
+from refocus_cli.bench.clips import card_subject_xy, write_card_clip
 
 
 def run_clip(folder: Path, width: int, height: int, frames: int, blur: float) -> tuple[float, float, dict]:
-    clip, depth = make_clip(folder, width, height, frames)
-    command = [sys.executable, "-m", "refocus_cli.cli", "bokeh-video", str(clip), "--depth-video", str(depth)]
-    command += ["--blur", str(blur), "--focus", subject_xy(width, height), "-o", str(folder / "out.mp4")]
+    paths = write_card_clip(folder, width, height, frames)
+    command = [sys.executable, "-m", "refocus_cli.cli", "bokeh-video", str(paths.clip)]
+    x, y = card_subject_xy(width, height)
+    command += [
+        "--depth-video",
+        str(paths.depth),
+        "--blur",
+        str(blur),
+        "--focus",
+        f"{x},{y}",
+        "-o",
+        str(folder / "out.mp4"),
+    ]
     return run_once([*command, "--overwrite", "--json"])
 
 

@@ -3,9 +3,17 @@
 _refocus() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "bokeh-video image stack video --help --version" -- "$cur")); return
+        COMPREPLY=($(compgen -W "bench bokeh-video image simulate stack video --help --version" -- "$cur")); return
     fi
     case "${COMP_WORDS[1]}" in
+    bench)
+        case "$prev" in
+        --sections) return;;
+        --device) return;;
+        --seed) return;;
+        esac
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--quick --sections --device --seed --model --json --out --overwrite --quiet -q --help -h" -- "$cur")); return; fi
+        COMPREPLY=($(compgen -f -- "$cur"));;
     bokeh-video)
         case "$prev" in
         --focus) return;;
@@ -57,6 +65,17 @@ _refocus() {
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
         if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--depth --depth-model --offline --save-depth --save-depth-npy --depth-kind --focus --focus-depth --blur --fnumber --focal-length --sensor-width --focus-distance --preset --aperture --blades --rotation --aspect --highlights --highlight-threshold --output -o --out-dir --suffix --format --overwrite --quality --restore --device --json --quiet -q --config --help -h" -- "$cur")); return; fi
+        COMPREPLY=($(compgen -f -- "$cur"));;
+    simulate)
+        case "$prev" in
+        --source) return;;
+        --count) return;;
+        --seed) return;;
+        --workers) return;;
+        --ray) return;;
+        --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
+        esac
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--source --out --count --seed --config --resume --workers --ray --device --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     stack)
         case "$prev" in

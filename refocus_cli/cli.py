@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from refocus_cli import __version__
 from refocus_cli.commands import debug_enabled, echo_error
+from refocus_cli.commands.bench import bench_command
 from refocus_cli.commands.image import image_command
 from refocus_cli.commands.simulate import simulate_command
 from refocus_cli.commands.stack import stack_command
@@ -53,6 +54,7 @@ app.command("stack", no_args_is_help=True)(stack_command)
 app.command("video", no_args_is_help=True)(video_command)
 app.command("bokeh-video", no_args_is_help=True)(video_command)
 app.command("simulate", no_args_is_help=True)(simulate_command)
+app.command("bench")(bench_command)
 
 
 def _version(value: bool) -> None:

@@ -43,3 +43,20 @@ def ssim(image: torch.Tensor, reference: torch.Tensor, *, peak: float = 1.0) -> 
     numerator = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
     denominator = (mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2)
     return round(float((numerator / denominator).mean()), 6)
+
+
+def temporal_flicker(frames: torch.Tensor) -> float:
+    """Mean absolute change between consecutive frames, over all pixels, channels and pairs of frames.
+
+    On a static scene every change is flicker; the figure is in the frames' own units (8-bit levels for
+    frames read from 8-bit files).
+
+    Args:
+        frames: [T,C,H,W], T >= 2, in time order.
+
+    >>> temporal_flicker(torch.tensor([0.0, 2.0, 1.0]).view(3, 1, 1, 1))
+    1.5
+    """
+    if frames.ndim != 4 or frames.shape[0] < 2:
+        raise ValueError(f"temporal_flicker needs [T,C,H,W] frames with T >= 2, got {tuple(frames.shape)}")
+    return float((frames[1:].double() - frames[:-1].double()).abs().mean())

@@ -49,6 +49,12 @@ def atomic_output(path: Path, *, overwrite: bool) -> Iterator[Path]:
         raise
 
 
+def check_target(path: Path, *, overwrite: bool) -> None:
+    """Raise `OutputError` unless `path` may be (over)written: its folder exists, it is not a folder, and it does
+    not exist unless `overwrite`. For a check up front, before a long job that ends in `atomic_output`."""
+    _check_target(path, overwrite=overwrite)
+
+
 def _check_target(path: Path, *, overwrite: bool) -> None:
     """Raise `OutputError` unless `path` may be (over)written."""
     if not path.parent.is_dir():
