@@ -195,12 +195,7 @@ def _check_preset_name(config: Config, files: list[ConfigFile]) -> None:
 
 def read_config_file(path: Path) -> ConfigFile:
     """Parse and validate one TOML file; any problem is a SettingsError naming the file and the key."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: cannot read config ({exc.__class__.__name__})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: invalid TOML ({exc})") from exc
+    data = read_toml(path, "config")
     unknown = set(data) - {"image", "presets"}
     if unknown:
         raise SettingsError(f"{path}: unknown table {sorted(unknown)[0]!r} (expected [image] and [presets.NAME])")
@@ -214,6 +209,17 @@ def read_config_file(path: Path) -> ConfigFile:
             name: Preset(**checked_table(path, f"presets.{name}", table, Preset)) for name, table in presets.items()
         },
     )
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's tables; an unreadable or invalid file is a SettingsError naming it (`what` says what it
+    holds: "config", "the simulation settings")."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read {what} ({exc.__class__.__name__})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: invalid TOML ({exc})") from exc
 
 
 def checked_table(path: Path, name: str, table: Any, schema: type) -> dict[str, Any]:

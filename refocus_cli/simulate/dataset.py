@@ -21,15 +21,13 @@ run (`--resume`) removes before it makes the missing scenes.
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import shutil
 from pathlib import Path
 from typing import Any
 
 from refocus_cli import __version__
-from refocus_cli.errors import OutputError, RefocusError, SettingsError
-from refocus_cli.io.atomic import atomic_output
+from refocus_cli.errors import OutputError, SettingsError
+from refocus_cli.io.atomic import atomic_folder, atomic_output
 from refocus_cli.simulate.scene import SCENE_RECORD, SceneFiles
 from refocus_cli.simulate.settings import SimulationSettings
 from refocus_cli.simulate.sources import SPLITS, SceneSpec
@@ -109,7 +107,7 @@ def prepare_folder(out: Path, record: dict[str, Any], *, resume: bool) -> None:
 def remove_unfinished(out: Path) -> None:
     """Remove the temporary folders a killed run left under scenes/."""
     for path in (out / SCENES).iterdir():
-        if path.name.startswith(".") and ".tmp-" in path.name:
+        if path.name.startswith(".") and (".tmp-" in path.name or ".old-" in path.name):
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -124,20 +122,10 @@ def write_scene(out: Path, scene: SceneFiles) -> None:
     Raises:
         OutputError: the files cannot be written.
     """
-    final = out / SCENES / scene.scene_id
-    tmp = final.with_name(f".{scene.scene_id}.tmp-{secrets.token_hex(4)}")
-    try:
-        tmp.mkdir()
+    # A folder there without its scene.json is not a finished scene of ours: it is replaced, not mixed with.
+    with atomic_folder(out / SCENES / scene.scene_id, overwrite=True) as tmp:
         for name, data in sorted(scene.files.items(), key=lambda item: item[0] == SCENE_RECORD):
             (tmp / name).write_bytes(data)
-        if final.exists():  # a folder without its scene.json: never ours, but do not mix with it
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError) and not isinstance(exc, RefocusError):
-            raise OutputError(final, f"cannot write ({exc.strerror or exc})") from exc
-        raise
 
 
 def scene_rows(out: Path, spec: SceneSpec) -> list[dict[str, Any]]:

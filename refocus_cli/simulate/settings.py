@@ -8,11 +8,11 @@ parses to these defaults); a `--config` file changes any of them. The distributi
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from refocus_cli.config import read_toml
 from refocus_cli.errors import SettingsError
 from refocus_cli.simulate.distributions import (
     Choice,
@@ -23,11 +23,6 @@ from refocus_cli.simulate.distributions import (
     Uniform,
     parse_distribution,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 APERTURE_SHAPES = ("disc", "polygon")
 BLUR_MODES = ("k", "physical")
@@ -141,13 +136,7 @@ def load_settings(path: Path | None) -> SimulationSettings:
     """
     if path is None:
         return SimulationSettings()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: cannot read the simulation settings ({exc.__class__.__name__})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: invalid TOML ({exc})") from exc
-    return settings_from_record(data, where=str(path))
+    return settings_from_record(read_toml(path, "the simulation settings"), where=str(path))
 
 
 def settings_from_record(data: dict[str, Any], *, where: str) -> SimulationSettings:
