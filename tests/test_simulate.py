@@ -387,3 +387,11 @@ def test_the_readme_shows_the_default_settings_as_valid_toml() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     block = readme.split("### Training data: `refocus simulate`", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     assert settings_from_record(tomllib.loads(block), where="README") == SimulationSettings()
+
+
+def test_ray_missing_is_one_line_and_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    out = tmp_path / "x"
+    code, _, err = invoke("simulate", "--source", "procedural", "--out", str(out), "--count", "1", "--ray", "auto")
+    assert code == 1 and "pip install 'refocus-cli[ray]'" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

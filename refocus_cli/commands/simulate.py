@@ -85,13 +85,18 @@ def simulate_command(
     elif not quiet:
         splits = ", ".join(f"{name} {counts['scenes']}" for name, counts in result.splits.items())
         typer.echo(
-            f"wrote {result.out}: {result.pairs} pairs and {result.scenes} stacking groups from {result.scenes} "
-            f"scenes ({splits}); {result.made} made, {result.resumed} already there, {result.seconds:.1f} s",
+            f"wrote {result.out}: {_count(result.pairs, 'pair')} and {_count(result.scenes, 'stacking group')} "
+            f"from {_count(result.scenes, 'scene')} ({splits}); {result.made} made, {result.resumed} already "
+            f"there, {result.seconds:.1f} s",
             err=True,
         )
     if result.failures:
         echo_error("\n".join(result.failures))
         raise typer.Exit(1)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,13 @@ from refocus_cli.simulate.dataset import (
     write_manifest,
     write_scene,
 )
-from refocus_cli.simulate.runners import SceneOutcome, run_in_process, run_in_processes, run_on_ray
+from refocus_cli.simulate.runners import (
+    SceneOutcome,
+    ray_connection,
+    run_in_process,
+    run_in_processes,
+    run_on_ray,
+)
 from refocus_cli.simulate.settings import SimulationSettings
 from refocus_cli.simulate.sources import SceneSpec, plan_scenes
 
@@ -103,22 +110,24 @@ def simulate(request: SimulateRequest, progress: Progress | None = None) -> Simu
     settings = request.settings
     plan = plan_scenes(request.source, request.count, request.seed, settings.pairs.per_scene, settings.split)
     record = dataset_record(request.source, request.seed, request.count, settings, plan)
-    prepare_folder(request.out, record, resume=request.resume)
-    todo = [spec for spec in plan if not is_done(request.out, spec)]
-    resumed = len(plan) - len(todo)
-    if progress is not None:
-        progress(resumed, len(plan))
-    outcomes, runner = _runner(request, todo)
-    failures, made, pairs_made = [], 0, 0
-    for outcome in outcomes:
-        if outcome.files is None:
-            failures.append(outcome.error or f"{outcome.spec.scene_id}: failed")
-        else:
-            write_scene(request.out, outcome.files)
-            made += 1
-            pairs_made += outcome.spec.pairs
+    with ExitStack() as session:  # a cluster that does not answer fails before the dataset folder is made
+        ray = session.enter_context(ray_connection(request.ray_address)) if request.ray_address else None
+        prepare_folder(request.out, record, resume=request.resume)
+        todo = [spec for spec in plan if not is_done(request.out, spec)]
+        resumed = len(plan) - len(todo)
         if progress is not None:
-            progress(resumed + made + len(failures), len(plan))
+            progress(resumed, len(plan))
+        outcomes, runner = _runner(request, todo, ray)
+        failures, made, pairs_made = [], 0, 0
+        for outcome in outcomes:
+            if outcome.files is None:
+                failures.append(outcome.error or f"{outcome.spec.scene_id}: failed")
+            else:
+                write_scene(request.out, outcome.files)
+                made += 1
+                pairs_made += outcome.spec.pairs
+            if progress is not None:
+                progress(resumed + made + len(failures), len(plan))
     rows = write_manifest(request.out, plan)
     return SimulateResult(
         out=request.out,
@@ -135,10 +144,10 @@ def simulate(request: SimulateRequest, progress: Progress | None = None) -> Simu
     )
 
 
-def _runner(request: SimulateRequest, todo: list[SceneSpec]) -> tuple[Iterator[SceneOutcome], str]:
+def _runner(request: SimulateRequest, todo: list[SceneSpec], ray: Any) -> tuple[Iterator[SceneOutcome], str]:
     """The outcomes' iterator and the runner's name for the record."""
-    if request.ray_address is not None:
-        return run_on_ray(todo, request.settings, request.device, request.ray_address), f"ray:{request.ray_address}"
+    if ray is not None:
+        return run_on_ray(ray, todo, request.settings, request.device), f"ray:{request.ray_address}"
     workers = min(request.workers, max(1, len(todo)))
     if workers == 1:
         return run_in_process(todo, request.settings, request.device), "local:1"

@@ -11,7 +11,9 @@ import logging
 import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -67,12 +69,10 @@ def run_in_processes(
                 yield future.result()
 
 
-def run_on_ray(
-    specs: list[SceneSpec], settings: SimulationSettings, device: str, address: str
-) -> Iterator[SceneOutcome]:
-    """The same tasks on a Ray cluster at `address` (`auto` finds a running one; `local` starts one here).
-
-    The cluster's workers need refocus-cli installed (the same version).
+@contextmanager
+def ray_connection(address: str) -> Iterator[Any]:
+    """Ray, connected to the cluster at `address` (`auto` finds a running one; `local` starts one here) for
+    the duration; the cluster's workers need refocus-cli installed (the same version).
 
     Raises:
         SettingsError: Ray is not installed, or no cluster answers at `address`.
@@ -89,12 +89,18 @@ def run_on_ray(
             include_dashboard=False if address == "local" else None,
         )
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise SettingsError(f"--ray {address}: no Ray cluster answers there ({error})") from None
+        reason = str(error).split(". ", 1)[0].rstrip(".")
+        raise SettingsError(f"--ray {address}: no Ray cluster answers there ({reason})") from None
     try:
-        task = ray.remote(num_cpus=1)(run_scene_task)
-        pending = [task.remote(spec, settings, device) for spec in specs]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
+        yield ray
     finally:
         ray.shutdown()
+
+
+def run_on_ray(ray: Any, specs: list[SceneSpec], settings: SimulationSettings, device: str) -> Iterator[SceneOutcome]:
+    """The same tasks on the cluster `ray` is connected to (see `ray_connection`), a CPU each."""
+    task = ray.remote(num_cpus=1)(run_scene_task)
+    pending = [task.remote(spec, settings, device) for spec in specs]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(done[0])
