@@ -3,7 +3,7 @@
 _refocus() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "bench bokeh-video image simulate stack video --help --version" -- "$cur")); return
+        COMPREPLY=($(compgen -W "bench bokeh-video image simulate stack train video --help --version" -- "$cur")); return
     fi
     case "${COMP_WORDS[1]}" in
     bench)
@@ -27,6 +27,8 @@ _refocus() {
         --depth-model) return;;
         --window) return;;
         --overlap) return;;
+        --engine) COMPREPLY=($(compgen -W "physics learned" -- "$cur")); return;;
+        --model) return;;
         --restore) return;;
         --aperture) return;;
         --blades) return;;
@@ -38,7 +40,7 @@ _refocus() {
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     image)
         case "$prev" in
@@ -60,11 +62,13 @@ _refocus() {
         --highlight-threshold) return;;
         --suffix) return;;
         --format) COMPREPLY=($(compgen -W "jpg png tif webp" -- "$cur")); return;;
+        --engine) COMPREPLY=($(compgen -W "physics learned" -- "$cur")); return;;
+        --model) return;;
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
         --restore) COMPREPLY=($(compgen -W "auto on off" -- "$cur")); return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--depth --depth-model --offline --save-depth --save-depth-npy --depth-kind --focus --focus-depth --blur --fnumber --focal-length --sensor-width --focus-distance --preset --aperture --blades --rotation --aspect --highlights --highlight-threshold --output -o --out-dir --suffix --format --overwrite --quality --restore --device --json --quiet -q --config --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--depth --depth-model --offline --save-depth --save-depth-npy --depth-kind --focus --focus-depth --blur --fnumber --focal-length --sensor-width --focus-distance --preset --aperture --blades --rotation --aspect --highlights --highlight-threshold --output -o --out-dir --suffix --format --overwrite --engine --model --quality --restore --device --json --quiet -q --config --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     simulate)
         case "$prev" in
@@ -91,6 +95,20 @@ _refocus() {
         esac
         if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--fuse --far-first --save-depth --save-depth-npy --frames --format --fps --blur --depth --depth-kind --aperture --blades --output -o --out-dir --overwrite --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
+    train)
+        case "$prev" in
+        --epochs) return;;
+        --batch-size) return;;
+        --crop) return;;
+        --learning-rate) return;;
+        --stacking-weight) return;;
+        --few-step-share) return;;
+        --channels) return;;
+        --seed) return;;
+        --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
+        esac
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--data --out --epochs --batch-size --crop --learning-rate --stacking-weight --few-step-share --channels --seed --resume --device --json --quiet -q --help -h" -- "$cur")); return; fi
+        COMPREPLY=($(compgen -f -- "$cur"));;
     video)
         case "$prev" in
         --focus) return;;
@@ -104,6 +122,8 @@ _refocus() {
         --depth-model) return;;
         --window) return;;
         --overlap) return;;
+        --engine) COMPREPLY=($(compgen -W "physics learned" -- "$cur")); return;;
+        --model) return;;
         --restore) return;;
         --aperture) return;;
         --blades) return;;
@@ -115,7 +135,7 @@ _refocus() {
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     esac
 }

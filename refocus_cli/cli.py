@@ -20,6 +20,7 @@ from refocus_cli.commands.bench import bench_command
 from refocus_cli.commands.image import image_command
 from refocus_cli.commands.simulate import simulate_command
 from refocus_cli.commands.stack import stack_command
+from refocus_cli.commands.train import train_command
 from refocus_cli.commands.video import video_command
 from refocus_cli.errors import RefocusError
 
@@ -54,6 +55,7 @@ app.command("stack", no_args_is_help=True)(stack_command)
 app.command("video", no_args_is_help=True)(video_command)
 app.command("bokeh-video", no_args_is_help=True)(video_command)
 app.command("simulate", no_args_is_help=True)(simulate_command)
+app.command("train", no_args_is_help=True)(train_command)
 app.command("bench")(bench_command)
 
 

@@ -57,6 +57,11 @@ class Restore(str, Enum):
     off = "off"
 
 
+class Engine(str, Enum):
+    physics = "physics"
+    learned = "learned"
+
+
 class Quality(str, Enum):
     fast = "fast"
     fine = "fine"

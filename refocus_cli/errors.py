@@ -50,3 +50,7 @@ class OutputError(RefocusError):
 
 class DepthUnavailableError(RefocusError):
     """No depth source could answer for an image."""
+
+
+class ModelUnavailableError(RefocusError):
+    """A learned model's weights are not on this machine (or cannot be loaded)."""

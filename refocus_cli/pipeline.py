@@ -65,6 +65,8 @@ class ImageRequest:
     save_depth_npy: bool = False
     device: str = "auto"
     overwrite: bool = False
+    engine: str = "physics"
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class ImageResult:
     notes: tuple[str, ...] = ()
     focus_point_xy: tuple[float, float] | None = None
     restore: dict[str, Any] | None = None
+    engine: str = "physics"
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -111,6 +114,7 @@ class ImageResult:
             },
             "highlights": {"boost": self.highlights.boost, "threshold": self.highlights.threshold},
             "quality": self.quality,
+            "engine": self.engine,
             "restore": self.restore,
             "notes": list(self.notes),
             "device": self.device,
@@ -134,6 +138,7 @@ DEPTH_SOURCES = ("auto", "file", "embedded", "model", "defocus", "two-plane")
 learned model, then the photo's own defocus (when its edges show blur), then the two-plane approximation; the
 others force one of them."""
 RESTORE_MODES = ("auto", "on", "off")
+ENGINES = ("physics", "learned")
 
 _UNAVAILABLE_MODELS: dict[tuple[str, bool], str] = {}
 """Models that failed to load in this process (name, offline) -> why: a batch tries each once."""
@@ -326,9 +331,7 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
     rule = auto_rule or photo_rule or rule
     image = boost_highlights(sharp, coc, request.highlights)
     with torch.no_grad():
-        rendered = render_layered(
-            image.to(device), coc.to(device), request.aperture, settings_for_quality(request.quality)
-        ).cpu()
+        rendered = render_with_engine(request, image, depth.disparity, coc, focus_disparity, device)
     timings["render"] = _now() - start
 
     start = _now()
@@ -362,7 +365,31 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
         quality=request.quality,
         notes=tuple(notes),
         restore=restore_record,
+        engine=request.engine,
     )
+
+
+def render_with_engine(
+    request: ImageRequest,
+    image: torch.Tensor,
+    disparity: torch.Tensor,
+    coc: torch.Tensor,
+    focus_disparity: float,
+    device: torch.device,
+) -> torch.Tensor:
+    """[1,3,H,W] linear: the physics engine from the CoC map, or the learned engine from the disparity, the
+    focus and K (in physical mode the K that best fits the camera's CoC map)."""
+    if request.engine not in ENGINES:
+        raise SettingsError(f"--engine must be physics or learned, got {request.engine!r}")
+    if request.engine == "learned":
+        from refocus_cli.learned.engine import equivalent_blur_k, learned_render
+
+        k = request.blur_k_px
+        if k is None:
+            k = equivalent_blur_k(coc, disparity, focus_disparity)
+        return learned_render(image, disparity, focus_disparity, k, model=request.model, device=device)
+    settings = settings_for_quality(request.quality)
+    return render_layered(image.to(device), coc.to(device), request.aperture, settings).cpu()
 
 
 def restored_photo(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -82,3 +83,76 @@ def test_save_and_load_give_identical_output(tmp_path: Path) -> None:
     few = load_pipeline(tmp_path / "saved")(image, disparity, 0.4, 12.0, num_inference_steps=3,
                                              generator=torch.Generator().manual_seed(1)).images  # fmt: skip
     assert few.shape == before.shape and bool((few >= 0).all())
+
+
+# ---------------------------------------------------------------------------------- --engine learned in the CLI
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random pipeline saved in diffusers' layout."""
+    torch.manual_seed(3)
+    folder = tmp_path_factory.mktemp("model") / "pipeline"
+    RefocusPipeline(RefocusModel(**TINY), RefocusPipeline.default_scheduler()).save_pretrained(folder)
+    return folder
+
+
+def test_image_engine_learned_writes_the_pipelines_output(
+    saved_model: Path, photo_with_depth: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from refocus_cli.io.depth_files import read_depth_file
+    from refocus_cli.io.images import encode_srgb, read_image
+
+    photo, depth = photo_with_depth
+    out = tmp_path / "learned.png"
+    result = CliRunner().invoke(
+        app, ["image", str(photo), "--depth", str(depth), "--focus", "10,10", "--blur", "6", "--engine", "learned",
+              "--model", str(saved_model), "-o", str(out), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["engine"] == "learned"
+    loaded = read_image(photo)
+    disparity = read_depth_file(depth, size_hw=(loaded.height, loaded.width)).disparity
+    expected = load_pipeline(saved_model)(loaded.linear, disparity, record["focus_disparity"], 6.0).images
+    written = read_image(out).linear
+    codes = encode_srgb(written, 8).astype(int) - encode_srgb(expected, 8).astype(int)
+    assert abs(codes).max() <= 1
+
+
+def test_image_engine_learned_without_a_checkpoint_is_one_line(
+    photo_with_depth: tuple[Path, Path], tmp_path: Path
+) -> None:
+    photo, depth = photo_with_depth
+    result = CliRunner().invoke(
+        app, ["image", str(photo), "--depth", str(depth), "--engine", "learned", "--model", str(tmp_path / "none"),
+              "-o", str(tmp_path / "x.png")],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "holds no saved pipeline" in lines[0] and "refocus train" in lines[0]
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_bokeh_video_engine_learned_with_an_identity_model_keeps_the_frames(tmp_path: Path) -> None:
+    """A model whose residual is zero returns its input: the learned path's video equals the clip's frames."""
+    from test_video_cli import frames_of, make_clip
+
+    torch.manual_seed(0)
+    model = RefocusModel(**TINY)
+    torch.nn.init.zeros_(model.unet.conv_out.weight)
+    torch.nn.init.zeros_(model.unet.conv_out.bias)
+    RefocusPipeline(model, RefocusPipeline.default_scheduler()).save_pretrained(tmp_path / "identity")
+    clip, depth = tmp_path / "clip.mp4", tmp_path / "depth.mp4"
+    make_clip(clip, depth, count=6)
+    learned, unblurred = tmp_path / "learned.mp4", tmp_path / "unblurred.mp4"
+    args = ["bokeh-video", str(clip), "--depth-video", str(depth), "--focus", "30,30", "-q"]
+    result = CliRunner().invoke(
+        app, [*args, "--blur", "10", "--engine", "learned", "--model", str(tmp_path / "identity"), "-o", str(learned)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert CliRunner().invoke(app, [*args, "--blur", "0", "-o", str(unblurred)]).exit_code == 0
+    reference, written = frames_of(unblurred), frames_of(learned)  # the same frames, encoded the same way
+    assert len(written) == len(reference) == 6
+    for a, b in zip(reference, written, strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 2

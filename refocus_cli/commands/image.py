@@ -20,6 +20,7 @@ from refocus_cli.config import (
     Config,
     DepthKind,
     Device,
+    Engine,
     ImageDefaults,
     OutputFormat,
     Preset,
@@ -235,6 +236,21 @@ def image_command(
         typer.Option(help="Output format (default: the input's).", rich_help_panel=OUTPUT, show_default=False),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.", rich_help_panel=OUTPUT)] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="physics (thin lens, occlusion-aware layers; no weights) or learned (our diffusers model).",
+            rich_help_panel=RUNTIME,
+        ),
+    ] = Engine.physics,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="The learned engine's checkpoint folder (default: models/refocus-small).",
+            rich_help_panel=RUNTIME,
+            show_default=False,
+        ),
+    ] = None,
     quality: Annotated[
         Quality | None,
         typer.Option(
@@ -326,6 +342,8 @@ def image_command(
             overwrite=overwrite,
             quality=pick(quality, defaults.quality).value,
             restore=pick(restore, defaults.restore).value,
+            engine=engine.value,
+            model=model,
         )
 
     failures = run_batch(list(zip(sources, outputs, strict=True)), request_for, json_lines=json_lines, quiet=quiet)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from refocus_cli.commands.image import APERTURE, DEPTH, OUTPUT, RUNTIME, aperture_from, parse_focus
-from refocus_cli.config import Device, Quality
+from refocus_cli.config import Device, Engine, Quality
 
 FOCUS, ENCODE, TIME = "Focus and blur over time", "Encoding", "Windows and stability"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi")
@@ -87,6 +87,14 @@ def video_command(
     offline: Annotated[bool, typer.Option(help="Never download a model.", rich_help_panel=DEPTH)] = False,
     window: Annotated[int, typer.Option(help="Frames per window of the depth stage.", rich_help_panel=TIME)] = 16,
     overlap: Annotated[int, typer.Option(help="Frames shared by neighbouring windows.", rich_help_panel=TIME)] = 4,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="physics (no weights) or learned (our diffusers model).", rich_help_panel=TIME),
+    ] = Engine.physics,
+    model: Annotated[
+        str | None,
+        typer.Option(help="The learned engine's checkpoint folder.", rich_help_panel=TIME, show_default=False),
+    ] = None,
     restore: Annotated[
         str,
         typer.Option(
@@ -154,6 +162,8 @@ def video_command(
         overlap=overlap,
         stabilise=stabilise,
         restore="off" if ctx.info_name == "bokeh-video" else restore,
+        engine=engine.value,
+        model=model,
         focus_smoothing_s=focus_smoothing,
         aperture=aperture_from(None if aperture == "disc" and blades is None else aperture, blades, 0.0, 1.0),
         quality=quality.value,

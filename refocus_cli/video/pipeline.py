@@ -56,6 +56,8 @@ class VideoRequest:
     overlap: int = 4
     stabilise: bool = True
     restore: str = "off"
+    engine: str = "physics"
+    model: str | None = None
     focus_smoothing_s: float = 0.25
     aperture: ApertureShape = field(default_factory=ApertureShape)
     highlights: HighlightSettings = field(default_factory=HighlightSettings)
@@ -344,9 +346,17 @@ def _render_frames(
         cocs.append(coc)
         images.append(boost_highlights(sharp, coc, request.highlights))
     with torch.no_grad():
-        rendered = render_layered(
-            torch.cat(images).to(device), torch.cat(cocs).to(device), request.aperture, settings
-        ).cpu()  # [N,3,H,W]
+        if request.engine == "learned":
+            from refocus_cli.learned.engine import learned_render
+
+            disparity = torch.cat([item.disparity for item in items if item.disparity is not None])
+            focus = torch.tensor([item.sample.disparity for item in items if item.sample is not None])
+            blur = torch.tensor([item.sample.blur_k_px for item in items if item.sample is not None])
+            rendered = learned_render(torch.cat(images), disparity, focus, blur, model=request.model, device=device)
+        else:
+            rendered = render_layered(
+                torch.cat(images).to(device), torch.cat(cocs).to(device), request.aperture, settings
+            ).cpu()  # [N,3,H,W]
     return [linear_to_pixels(rendered[i : i + 1], bit_depth) for i in range(len(items))]
 
 

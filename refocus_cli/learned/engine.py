@@ -1,0 +1,82 @@
+"""The learned engine behind `--engine learned`: find the checkpoint, load it once per process, render.
+
+A checkpoint is a `RefocusPipeline` folder in diffusers' layout (`model_index.json`, `model/`, `scheduler/`):
+the one `--model` names, else the project's own under `models/refocus-small`. Without one the engine says so
+in one line and how to get one; it never falls back silently.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import torch
+
+from refocus_cli.errors import ModelUnavailableError
+
+MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
+DEFAULT_CHECKPOINT = MODELS_DIR / "refocus-small"
+CHECKPOINT_MARKER = "model_index.json"
+
+
+def resolve_checkpoint(model: str | Path | None) -> Path:
+    """The checkpoint folder for `--model` (None: the project's default).
+
+    Raises:
+        ModelUnavailableError: the folder is missing or holds no saved pipeline.
+    """
+    path = Path(model) if model is not None else DEFAULT_CHECKPOINT
+    if not (path / CHECKPOINT_MARKER).is_file():
+        where = f"--model {path}" if model is not None else f"the default checkpoint {path}"
+        raise ModelUnavailableError(
+            f"learned engine: {where} holds no saved pipeline ({CHECKPOINT_MARKER}); train one with "
+            "`refocus train --data DATASET --out RUN` and pass --model RUN/pipeline"
+        )
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(path: str, device: str) -> object:
+    from refocus_cli.learned.train import load_pipeline
+
+    try:
+        return load_pipeline(Path(path)).to(device)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise ModelUnavailableError(f"learned engine: {path} cannot be loaded ({reason})") from exc
+
+
+def load_engine(model: str | Path | None, device: torch.device):
+    """The checkpoint's pipeline on `device`, loaded once per process."""
+    return _loaded(str(resolve_checkpoint(model).resolve()), str(device))
+
+
+def equivalent_blur_k(coc_px: torch.Tensor, disparity: torch.Tensor, focus_disparity: float) -> float:
+    """K such that K (d - d_focus) best fits a CoC map (least squares): physical settings as the model's blur.
+
+    >>> d = torch.tensor([[[[0.2, 0.8]]]]); round(equivalent_blur_k(12 * (d - 0.5), d, 0.5), 6)
+    12.0
+    """
+    delta = disparity - focus_disparity
+    denominator = float((delta * delta).sum())
+    return float((coc_px * delta).sum()) / denominator if denominator > 0 else 0.0
+
+
+def learned_render(
+    image: torch.Tensor,
+    disparity: torch.Tensor,
+    focus_disparity: float | torch.Tensor,
+    blur_k_px: float | torch.Tensor,
+    *,
+    model: str | Path | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """[N,3,H,W] linear light refocused by the learned engine (one step), on the CPU; the focus disparity and
+    K are one for all or one per image ([N]).
+
+    Raises:
+        ModelUnavailableError: no checkpoint (see `resolve_checkpoint`).
+    """
+    pipeline = load_engine(model, device)
+    output = pipeline(image.to(device), disparity.to(device), focus_disparity, blur_k_px)
+    return output.images.cpu()
