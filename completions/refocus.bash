@@ -97,6 +97,7 @@ _refocus() {
         COMPREPLY=($(compgen -f -- "$cur"));;
     train)
         case "$prev" in
+        --data) return;;
         --epochs) return;;
         --batch-size) return;;
         --crop) return;;

@@ -120,7 +120,7 @@ complete -c refocus -n '__fish_seen_subcommand_from stack' -l quiet -s q -d 'No 
 complete -c refocus -n '__fish_seen_subcommand_from stack' -l help -s h -d 'Show help and exit.'
 complete -c refocus -n '__fish_seen_subcommand_from stack' -F
 complete -c refocus -n 'not __fish_seen_subcommand_from bench bokeh-video image simulate stack train video' -a train -d 'Train the learned refocus engine: reconstruction plus DiffCameras stacking constraint, validation PSNR each epoch, a checkpoint (diffusers layout) each epoch that --resume continues'
-complete -c refocus -n '__fish_seen_subcommand_from train' -l data -r -F -d 'A dataset made by `refocus simulate`'
+complete -c refocus -n '__fish_seen_subcommand_from train' -l data -x -d 'A dataset made by `refocus simulate`; repeat to join several'
 complete -c refocus -n '__fish_seen_subcommand_from train' -l out -r -F -d 'The runs folder: checkpoint and log'
 complete -c refocus -n '__fish_seen_subcommand_from train' -l epochs -x -d 'Passes over the training pairs'
 complete -c refocus -n '__fish_seen_subcommand_from train' -l batch-size -x -d 'Pairs per step'

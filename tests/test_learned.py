@@ -37,7 +37,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_request(dataset: Path, out: Path, epochs: int, **changes: object) -> TrainRequest:
     values: dict[str, object] = {"epochs": epochs, "batch_size": 4, "crop_px": 32, "learning_rate": 2e-3}
     values.update(changes)
-    return TrainRequest(data=dataset, out=out, model_config=TINY, **values)  # type: ignore[arg-type]
+    return TrainRequest(data=(dataset,), out=out, model_config=TINY, **values)  # type: ignore[arg-type]
 
 
 def test_stacking_loss_is_zero_for_the_true_frames_and_positive_otherwise() -> None:

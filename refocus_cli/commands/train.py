@@ -14,7 +14,10 @@ DATA, MODEL, RUNTIME = "Data", "Model and loss", "Runtime"
 
 
 def train_command(
-    data: Annotated[Path, typer.Option(help="A dataset made by `refocus simulate`.", rich_help_panel=DATA)],
+    data: Annotated[
+        list[Path],
+        typer.Option(help="A dataset made by `refocus simulate`; repeat to join several.", rich_help_panel=DATA),
+    ],
     out: Annotated[Path, typer.Option(help="The run's folder: checkpoint and log.", rich_help_panel=DATA)],
     epochs: Annotated[int, typer.Option(help="Passes over the training pairs.", rich_help_panel=DATA)] = 10,
     batch_size: Annotated[int, typer.Option(help="Pairs per step.", rich_help_panel=DATA)] = 8,
@@ -50,7 +53,7 @@ def train_command(
     except ValueError:
         raise SettingsError(f"--channels must be whole numbers separated by commas, got {channels!r}") from None
     request = TrainRequest(
-        data=data,
+        data=tuple(data),
         out=out,
         epochs=epochs,
         batch_size=batch_size,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import ConcatDataset
 
 from refocus_cli.errors import InputError, SettingsError
 from refocus_cli.io.atomic import atomic_folder, atomic_output
@@ -43,7 +44,7 @@ class TrainRequest:
     """A training run.
 
     Attributes:
-        data: a `refocus simulate` dataset folder.
+        data: `refocus simulate` dataset folders (their splits are joined).
         out: the run's folder (checkpoint, log).
         epochs: passes over the training pairs.
         batch_size: pairs per step (and stacking groups per step, at most this many).
@@ -57,7 +58,7 @@ class TrainRequest:
         resume: continue the run in `out`.
     """
 
-    data: Path
+    data: tuple[Path, ...]
     out: Path
     epochs: int = 10
     batch_size: int = 8
@@ -93,11 +94,12 @@ def train(request: TrainRequest, progress: Progress | None = None) -> TrainResul
     device = torch.device(request.device)
     generator = torch.Generator().manual_seed(request.seed)
     torch.manual_seed(request.seed)
-    pairs = PairDataset(request.data, "train", crop_px=request.crop_px, generator=generator)
-    stacks = StackDataset(request.data, "train", crop_px=request.crop_px, generator=generator)
-    validation = PairDataset(request.data, "validation")
+    crop = request.crop_px
+    pairs = _joined([PairDataset(folder, "train", crop_px=crop, generator=generator) for folder in request.data])
+    stacks = _joined([StackDataset(folder, "train", crop_px=crop, generator=generator) for folder in request.data])
+    validation = _joined([PairDataset(folder, "validation") for folder in request.data])
     if len(pairs) == 0:
-        raise InputError(request.data, "has no training pairs (its train split is empty)")
+        raise InputError(request.data[0], "has no training pairs (the train splits are empty)")
     if request.resume:
         pipeline, state = _load_checkpoint(request.out)
         generator.set_state(state["generator"])
@@ -144,8 +146,18 @@ def _check(request: TrainRequest) -> None:
         raise SettingsError(f"--stacking-weight must be 0 or more, got {request.stacking_weight}")
     if not 0 <= request.few_step_share <= 1:
         raise SettingsError(f"--few-step-share must be between 0 and 1, got {request.few_step_share}")
-    if not request.data.is_dir():
-        raise InputError(request.data, "no such dataset folder")
+    if not request.data:
+        raise SettingsError("--data must name at least one dataset")
+    for folder in request.data:
+        if not folder.is_dir():
+            raise InputError(folder, "no such dataset folder")
+
+
+Items = ConcatDataset[dict[str, torch.Tensor]]
+
+
+def _joined(datasets: list[PairDataset] | list[StackDataset]) -> Items:
+    return ConcatDataset(datasets)
 
 
 def _collate(items: list[dict[str, torch.Tensor]], device: torch.device) -> dict[str, torch.Tensor]:
@@ -156,7 +168,7 @@ def _losses(
     model: RefocusModel,
     pipeline: RefocusPipeline,
     batch: dict[str, torch.Tensor],
-    stacks: StackDataset,
+    stacks: Items,
     request: TrainRequest,
     generator: torch.Generator,
     device: torch.device,
@@ -203,7 +215,7 @@ def _autocast(device: torch.device) -> torch.autocast:
 
 
 @torch.no_grad()
-def validation_psnr(pipeline: RefocusPipeline, validation: PairDataset, device: torch.device) -> float | None:
+def validation_psnr(pipeline: RefocusPipeline, validation: Items, device: torch.device) -> float | None:
     """Mean PSNR (sRGB, dB) of the one-step model's outputs on the validation pairs; None without any."""
     if len(validation) == 0:
         return None
@@ -248,7 +260,7 @@ def _save_checkpoint(
         "generator": generator.get_state(),
         "step": step,
         "history": history,
-        "request": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()},
+        "request": json.loads(json.dumps(asdict(request), default=str)),
     }
     with atomic_output(request.out / STATE_FILE, overwrite=True) as tmp:
         torch.save(state, tmp)
