@@ -42,13 +42,11 @@ METHODS = ("learned", "learned + restore", "physics", "physics + restore")
 def refocused(
     method: str, photo: torch.Tensor, disparity: torch.Tensor, focus: float, k: float, model: str
 ) -> torch.Tensor:
-    """[1,3,H,W] linear: `photo` refocused by one of METHODS."""
-    source = photo
-    if method.endswith("+ restore"):
-        source = restore_all_in_focus(photo, disparity, mode="auto").all_in_focus
+    """[1,3,H,W] linear: `photo` refocused by the learned or the physics engine ("... + restore": `photo` is
+    then restore's all-in-focus estimate already)."""
     if method.startswith("learned"):
-        return learned_render(source, disparity, focus, k, model=model, device=torch.device("cpu"))
-    return render_layered(source, signed_coc_px(disparity, focus, k))
+        return learned_render(photo, disparity, focus, k, model=model, device=torch.device("cpu"))
+    return render_layered(photo, signed_coc_px(disparity, focus, k))
 
 
 def quality(args: argparse.Namespace) -> None:
@@ -60,9 +58,11 @@ def quality(args: argparse.Namespace) -> None:
         target = read_png(dataset / row["target"]["image"]).unsqueeze(0)  # sRGB
         disparity = read_png(dataset / row["depth"]).unsqueeze(0)
         focus, k = float(row["target"]["focus_disparity"]), float(row["target"]["blur_k_px"])
+        restored = restore_all_in_focus(photo, disparity, mode="auto").all_in_focus
         for method in METHODS:
+            source = restored if method.endswith("+ restore") else photo
             with torch.no_grad():
-                out = linear_to_srgb(refocused(method, photo, disparity, focus, k, args.model).clamp(0, 1))
+                out = linear_to_srgb(refocused(method, source, disparity, focus, k, args.model).clamp(0, 1))
             scores[method]["psnr"].append(psnr(out, target))
             scores[method]["ssim"].append(ssim(out, target))
             scores[method]["defocused"].append(0.0 if row["input"]["all_in_focus"] else 1.0)

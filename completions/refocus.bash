@@ -103,12 +103,13 @@ _refocus() {
         --crop) return;;
         --learning-rate) return;;
         --stacking-weight) return;;
+        --stack-batch) return;;
         --few-step-share) return;;
         --channels) return;;
         --seed) return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--data --out --epochs --batch-size --crop --learning-rate --stacking-weight --few-step-share --channels --seed --resume --device --json --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--data --out --epochs --batch-size --crop --learning-rate --stacking-weight --stack-batch --few-step-share --channels --seed --resume --device --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     video)
         case "$prev" in

@@ -201,8 +201,8 @@ def test_checkpoint_search_and_the_note_for_each_outcome(tmp_path: Path) -> None
     checkpoint.mkdir()
     (checkpoint / "model_index.json").write_text("{}")
     assert find_checkpoint(None, tmp_path) == checkpoint
-    engines, notes = learned_engines(None, "cpu", tmp_path)  # no refocus_cli.learned yet
-    assert engines == [] and len(notes) == 1 and str(checkpoint) in notes[0] and "skipped" in notes[0]
+    engines, notes = learned_engines(None, "cpu", tmp_path)  # loaded when it first renders
+    assert [engine.name for engine in engines] == ["learned"] and engines[0].checkpoint == checkpoint and not notes
     with pytest.raises(SettingsError, match="not a checkpoint folder"):
         find_checkpoint(tmp_path, tmp_path)
 

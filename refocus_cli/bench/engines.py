@@ -5,31 +5,28 @@ with image [N,3,H,W] linear light, disparity [N,1,H,W] in [0, 1] (1 = nearest), 
 disparity; it returns [N,3,H,W] linear light on the input's device. `physics` is the layered renderer, the
 `gather` baseline the naive per-pixel gather blur.
 
-Extension point for the learned engine (a later issue builds it under `refocus_cli/learned/`): a checkpoint
-folder is one with a `model_index.json` (the diffusers `save_pretrained` layout), given by `--model` or found
-under `models/`; `refocus_cli.learned.bench_engine(checkpoint, device) -> Engine` loads it (an engine named
-"learned" with `checkpoint` set, so that a speed child can load it again). Its rows then join
-every table where the physics engine has one; without a checkpoint, or without that module, one note says the
-rows are skipped, and no row is made up.
+The learned engine: a checkpoint folder is one with a `model_index.json` (the diffusers `save_pretrained`
+layout), given by `--model` or found under `models/`; `refocus_cli.learned.bench_engine` wraps it as an engine
+named "learned" with `checkpoint` set (so that a speed child can load it again). Its rows then join every table
+where the physics engine has one; without a checkpoint one note says the rows are skipped, and no row is made
+up.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from refocus_cli.errors import SettingsError
+from refocus_cli.learned.engine import CHECKPOINT_MARKER, MODELS_DIR
 
 if TYPE_CHECKING:
     import torch
 
 RenderFn = Callable[["torch.Tensor", "torch.Tensor", float, float], "torch.Tensor"]
 
-MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
-CHECKPOINT_MARKER = "model_index.json"
 NO_CHECKPOINT_NOTE = "learned engine: no checkpoint found; its rows are skipped"
 
 
@@ -82,24 +79,14 @@ def find_checkpoint(model: Path | None, models_dir: Path = MODELS_DIR) -> Path |
 
 
 def learned_engines(model: Path | None, device: str, models_dir: Path = MODELS_DIR) -> tuple[list[Engine], list[str]]:
-    """The learned engines to compare beside the physics one, and notes for the reader.
-
-    With no checkpoint: no engine and the note `NO_CHECKPOINT_NOTE`. With a checkpoint but no
-    `refocus_cli.learned.bench_engine` to load it: no engine, and a note naming the checkpoint.
-    """
+    """The learned engines to compare beside the physics one, and notes for the reader (with no checkpoint: no
+    engine and the note `NO_CHECKPOINT_NOTE`)."""
     checkpoint = find_checkpoint(model, models_dir)
     if checkpoint is None:
         return [], [NO_CHECKPOINT_NOTE]
-    try:
-        module = importlib.import_module("refocus_cli.learned")
-    except ModuleNotFoundError:
-        module = None
-    load = getattr(module, "bench_engine", None)
-    if load is None:
-        return [], [
-            f"learned engine: checkpoint {checkpoint} found, but this build cannot load it; its rows are skipped"
-        ]
-    return [load(checkpoint, device)], []
+    from refocus_cli.learned import bench_engine
+
+    return [bench_engine(checkpoint, device)], []
 
 
 def engine_named(name: str, checkpoint: Path | None, device: str) -> Engine:

@@ -26,6 +26,9 @@ def train_command(
     stacking_weight: Annotated[
         float, typer.Option(help="Weight of the stacking constraint (0: without it).", rich_help_panel=MODEL)
     ] = 0.5,
+    stack_batch: Annotated[
+        int, typer.Option(help="Stacking groups per step (one image per frame each).", rich_help_panel=MODEL)
+    ] = 4,
     few_step_share: Annotated[
         float, typer.Option(help="Share of batches that train the few-step sampler.", rich_help_panel=MODEL)
     ] = 0.25,
@@ -60,6 +63,7 @@ def train_command(
         crop_px=crop,
         learning_rate=learning_rate,
         stacking_weight=stacking_weight,
+        stack_batch=stack_batch,
         few_step_share=few_step_share,
         model_config={"block_out_channels": block_out_channels, "norm_num_groups": 8},
         seed=seed,

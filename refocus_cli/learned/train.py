@@ -51,6 +51,7 @@ class TrainRequest:
         crop_px: side of the random square crops trained on.
         learning_rate: AdamW's.
         stacking_weight: the stacking constraint's weight (0 trains without it).
+        stack_batch: stacking groups per step (each one image per frame).
         few_step_share: share of pair batches that train the few-step sampler's path.
         model_config: RefocusModel's settings (a new run only).
         seed: decides initial weights, crops, batches and noise.
@@ -65,6 +66,7 @@ class TrainRequest:
     crop_px: int = 96
     learning_rate: float = 2e-4
     stacking_weight: float = 0.5
+    stack_batch: int = 4
     few_step_share: float = 0.25
     model_config: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
@@ -136,8 +138,8 @@ def train(request: TrainRequest, progress: Progress | None = None) -> TrainResul
 
 
 def _check(request: TrainRequest) -> None:
-    if request.epochs < 1 or request.batch_size < 1:
-        raise SettingsError("--epochs and --batch-size must be 1 or more")
+    if request.epochs < 1 or request.batch_size < 1 or request.stack_batch < 1:
+        raise SettingsError("--epochs, --batch-size and --stack-batch must be 1 or more")
     if request.crop_px < 16:
         raise SettingsError(f"--crop must be 16 pixels or more, got {request.crop_px}")
     if not request.learning_rate > 0:
@@ -190,7 +192,7 @@ def _losses(
     reconstruction = reconstruction_loss(prediction.float(), batch["target"])
     stacking = torch.zeros((), device=device)
     if request.stacking_weight > 0 and len(stacks) > 0:
-        picks = torch.randint(0, len(stacks), (min(request.batch_size, len(stacks)),), generator=generator)
+        picks = torch.randint(0, len(stacks), (min(request.stack_batch, len(stacks)),), generator=generator)
         group = _collate([stacks[int(i)] for i in picks], device)
         n, f = group["frames"].shape[:2]
         image = group["image"].repeat_interleave(f, dim=0)  # [N*F,3,h,w]
