@@ -279,5 +279,8 @@ def _load_checkpoint(out: Path) -> tuple[RefocusPipeline, dict[str, Any]]:
 
 
 def load_pipeline(folder: Path) -> RefocusPipeline:
-    """A saved RefocusPipeline (diffusers layout), on the CPU in float32."""
+    """A saved RefocusPipeline (diffusers layout), on the CPU in float32 (quietly: no loading bar)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
     return RefocusPipeline.from_pretrained(str(folder), low_cpu_mem_usage=False)
