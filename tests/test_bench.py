@@ -56,7 +56,7 @@ def rows_of(document: dict[str, Any], section: str) -> list[dict[str, Any]]:
 
 def test_quick_json_has_speed_and_fidelity_with_baselines(quick_run: tuple[dict[str, Any], str, Path]) -> None:
     document, _, _ = quick_run
-    assert document["quick"] is True and document["engines"] == ["physics"]
+    assert document["quick"] is True and document["engines"] == ["physics", "learned"]  # models/refocus-small
     assert {"torch", "device_name", "cpu_count", "date"} <= set(document["environment"])
     assert document["environment"]["device"] == "cpu"
     for section in SECTIONS:
@@ -73,9 +73,11 @@ def test_quick_speed_rows_cover_every_case(quick_run: tuple[dict[str, Any], str,
     plan = QUICK_PLAN.speed
     for width, height in plan.sizes_wh:
         for k in plan.blurs_k_px:
-            case = {r["metric"]: r for r in rows if r["case"] == f"{width}x{height}, K {k:g}"}
+            case_rows = [r for r in rows if r["case"] == f"{width}x{height}, K {k:g}"]
+            assert {r["name"] for r in case_rows} == {"physics", "learned"}
+            case = {r["metric"]: r for r in case_rows if r["name"] == "physics"}
             assert set(case) == {"median time", "throughput", "peak RSS"}
-            assert all(r["name"] == "physics" and r["baseline"] == "naive gather" for r in case.values())
+            assert all(r["baseline"] == "naive gather" for r in case_rows)
             seconds, throughput = case["median time"]["value"], case["throughput"]["value"]
             assert throughput == pytest.approx(width * height / 1e6 / seconds, rel=1e-3)
             assert 50 < case["peak RSS"]["value"] < 8000 and 50 < case["peak RSS"]["baseline_value"] < 8000
@@ -99,10 +101,15 @@ def test_quick_fidelity_orderings(quick_run: tuple[dict[str, Any], str, Path]) -
     assert restore and all(r["baseline"] == "no restore" for r in restore)
 
 
-def test_learned_engine_note_without_checkpoint(quick_run: tuple[dict[str, Any], str, Path]) -> None:
+def test_the_shipped_learned_engine_has_rows_beside_the_physics_engine(
+    quick_run: tuple[dict[str, Any], str, Path],
+) -> None:
     document, _, _ = quick_run
-    assert NO_CHECKPOINT_NOTE in document["notes"]
-    assert not any(r["name"] == "learned" for section in SECTIONS for r in rows_of(document, section))
+    assert NO_CHECKPOINT_NOTE not in document["notes"]
+    for section in SECTIONS:
+        learned = {(r["case"], r["metric"]) for r in rows_of(document, section) if r["name"] == "learned"}
+        physics = {(r["case"], r["metric"]) for r in rows_of(document, section) if r["name"] == "physics"}
+        assert learned and learned == physics, section
 
 
 def test_out_file_holds_the_same_document(quick_run: tuple[dict[str, Any], str, Path]) -> None:
