@@ -77,17 +77,25 @@ def to_model(image: torch.Tensor) -> torch.Tensor:
     return image * 2.0 - 1.0
 
 
-class PairDataset(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
-    """Source/target pairs: {"image", "disparity", "focus", "blur_k_px", "target"}."""
+class _ManifestRows(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
+    """The manifest rows of one kind and split, read lazily, each item cropped at random when `crop_px`."""
+
+    kind = ""
 
     def __init__(
         self, dataset: Path, split: str, *, crop_px: int | None = None, generator: torch.Generator | None = None
     ) -> None:
-        self.root, self.rows = dataset, manifest_rows(dataset, "pair", split)
+        self.root, self.rows = dataset, manifest_rows(dataset, self.kind, split)
         self.crop_px, self.generator = crop_px, generator
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+class PairDataset(_ManifestRows):
+    """Source/target pairs: {"image", "disparity", "focus", "blur_k_px", "target"}."""
+
+    kind = "pair"
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         row = self.rows[index]
@@ -101,18 +109,11 @@ class PairDataset(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
         }
 
 
-class StackDataset(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
+class StackDataset(_ManifestRows):
     """Stacking groups: the scene's all-in-focus image as the input, and {"frames" [F,3,H,W], "masks"
     [F,H,W], "focus" [F], "blur_k_px" [F], "composite" [3,H,W]} with "image" and "disparity"."""
 
-    def __init__(
-        self, dataset: Path, split: str, *, crop_px: int | None = None, generator: torch.Generator | None = None
-    ) -> None:
-        self.root, self.rows = dataset, manifest_rows(dataset, "stack", split)
-        self.crop_px, self.generator = crop_px, generator
-
-    def __len__(self) -> int:
-        return len(self.rows)
+    kind = "stack"
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         row = self.rows[index]
