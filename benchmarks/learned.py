@@ -23,10 +23,9 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
+from refocus_cli.bench.inputs import motorcycle_tensors
 from refocus_cli.colour import linear_to_srgb, srgb_to_linear
 from refocus_cli.learned.data import manifest_rows, read_png
 from refocus_cli.learned.engine import learned_render
@@ -35,7 +34,6 @@ from refocus_cli.metrics import psnr, ssim
 from refocus_cli.render.layered import render_layered
 from refocus_cli.restore import restore_all_in_focus
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 METHODS = ("learned", "learned + restore", "physics", "physics + restore")
 
 
@@ -86,11 +84,7 @@ def quality(args: argparse.Namespace) -> None:
 
 
 def speed(args: argparse.Namespace) -> None:
-    photo = Image.open(EXAMPLES / "motorcycle.jpg").convert("RGB").resize((1024, 768), Image.Resampling.LANCZOS)
-    linear = srgb_to_linear(torch.from_numpy(np.asarray(photo).astype(np.float32) / 255).permute(2, 0, 1)[None])
-    depth = Image.open(EXAMPLES / "motorcycle-disparity.png").resize((1024, 768), Image.Resampling.BILINEAR)
-    disparity = torch.from_numpy(np.asarray(depth).astype(np.float32))[None, None]
-    disparity = (disparity - disparity.min()) / (disparity.max() - disparity.min())
+    linear, disparity, _ = motorcycle_tensors(1024, 768)
     result = {}
     for method in ("learned", "physics"):
         times = []

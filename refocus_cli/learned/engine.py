@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from refocus_cli.errors import ModelUnavailableError
+
+if TYPE_CHECKING:
+    pass
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 DEFAULT_CHECKPOINT = MODELS_DIR / "refocus-small"

@@ -22,6 +22,15 @@ from refocus_cli.learned.model import RefocusModel
 from refocus_cli.render.tiles import tile_windows
 
 
+def autocast_for(device: torch.device) -> torch.autocast:
+    """Mixed precision for the learned engine: bfloat16 (float16 where the GPU lacks it) on CUDA; none on the
+    CPU."""
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast("cpu", enabled=False)
+
+
 @dataclass(frozen=True)
 class RefocusPipelineOutput:
     """images: [N,3,H,W] linear light, >= 0 (the refocused photos)."""
@@ -120,7 +129,7 @@ class RefocusPipeline(DiffusionPipeline):
         mode = "reflect" if pad_h < h and pad_w < w else "replicate"
         photo_p = F.pad(photo, (0, pad_w, 0, pad_h), mode=mode)
         delta_p = F.pad(delta, (0, pad_w, 0, pad_h), mode=mode)
-        with self._autocast(photo.device):
+        with autocast_for(photo.device):
             if steps == 1:
                 result = self.model(photo_p, delta_p, k)
             else:
@@ -140,11 +149,3 @@ class RefocusPipeline(DiffusionPipeline):
             clean = self.model(photo, delta, k, noisy=sample, timestep=timestep)
             sample = scheduler.step(clean.float(), t, sample, return_dict=False)[0]
         return sample
-
-    @staticmethod
-    def _autocast(device: torch.device) -> torch.autocast:
-        """bfloat16 (float16 where the GPU lacks it) on CUDA; nothing on the CPU."""
-        if device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
-        return torch.autocast("cpu", enabled=False)

@@ -29,7 +29,8 @@ from refocus_cli.io.atomic import atomic_folder, atomic_output
 from refocus_cli.learned.data import PairDataset, StackDataset
 from refocus_cli.learned.losses import reconstruction_loss, stacking_loss
 from refocus_cli.learned.model import RefocusModel
-from refocus_cli.learned.pipeline import RefocusPipeline
+from refocus_cli.learned.pipeline import RefocusPipeline, autocast_for
+from refocus_cli.metrics import psnr
 
 PIPELINE_FOLDER = "pipeline"
 STATE_FILE = "state.pt"
@@ -179,7 +180,7 @@ def _losses(
     a batch of stacking groups' frame reconstruction and stacking constraint."""
     delta = batch["disparity"] - batch["focus"].view(-1, 1, 1, 1)
     few_step = float(torch.rand((), generator=generator)) < request.few_step_share
-    with _autocast(device):
+    with autocast_for(device):
         if few_step:
             scheduler = pipeline.scheduler
             steps = int(scheduler.config["num_train_timesteps"])
@@ -198,7 +199,7 @@ def _losses(
         image = group["image"].repeat_interleave(f, dim=0)  # [N*F,3,h,w]
         disparity = group["disparity"].repeat_interleave(f, dim=0)
         delta_f = disparity - group["focus"].reshape(-1, 1, 1, 1)
-        with _autocast(device):
+        with autocast_for(device):
             frames = model(image, delta_f, group["blur_k_px"].reshape(-1)).float()
         frames = frames.view(n, f, *frames.shape[1:])
         reconstruction = 0.5 * (reconstruction + reconstruction_loss(frames, group["frames"]))
@@ -210,12 +211,6 @@ def _losses(
     }
 
 
-def _autocast(device: torch.device) -> torch.autocast:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
 @torch.no_grad()
 def validation_psnr(pipeline: RefocusPipeline, validation: Items, device: torch.device) -> float | None:
     """Mean PSNR (sRGB, dB) of the one-step model's outputs on the validation pairs; None without any."""
@@ -225,14 +220,11 @@ def validation_psnr(pipeline: RefocusPipeline, validation: Items, device: torch.
     scores = []
     for index in range(len(validation)):
         item = validation[index]
-        photo = ((item["image"] + 1) / 2).unsqueeze(0).to(device)  # sRGB [0, 1]
         delta = item["disparity"].unsqueeze(0).to(device) - item["focus"].to(device)
-        with _autocast(device):
-            out = pipeline.model(photo * 2 - 1, delta, item["blur_k_px"].view(1).to(device))
-        predicted = ((out.float() + 1) / 2).clamp(0, 1)
-        target = ((item["target"] + 1) / 2).unsqueeze(0).to(device)
-        mse = float(((predicted - target) ** 2).mean())
-        scores.append(10 * math.log10(1.0 / max(mse, 1e-12)))
+        with autocast_for(device):
+            out = pipeline.model(item["image"].unsqueeze(0).to(device), delta, item["blur_k_px"].view(1).to(device))
+        predicted = ((out.float() + 1) / 2).clamp(0, 1)  # sRGB in [0, 1]
+        scores.append(psnr(predicted, ((item["target"] + 1) / 2).unsqueeze(0).to(device)))
     pipeline.model.train()
     return round(sum(scores) / len(scores), 3)
 

@@ -349,9 +349,10 @@ def _render_frames(
         if request.engine == "learned":
             from refocus_cli.learned.engine import learned_render
 
+            samples = [item.sample for item in items if item.sample is not None]
             disparity = torch.cat([item.disparity for item in items if item.disparity is not None])
-            focus = torch.tensor([item.sample.disparity for item in items if item.sample is not None])
-            blur = torch.tensor([item.sample.blur_k_px for item in items if item.sample is not None])
+            focus = torch.tensor([sample.disparity for sample in samples])
+            blur = torch.tensor([sample.blur_k_px for sample in samples])
             rendered = learned_render(torch.cat(images), disparity, focus, blur, model=request.model, device=device)
         else:
             rendered = render_layered(
