@@ -3,7 +3,7 @@
 _refocus() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "bench bokeh-video image simulate stack train video --help --version" -- "$cur")); return
+        COMPREPLY=($(compgen -W "bench bokeh-video generate image models simulate stack train video --help --version" -- "$cur")); return
     fi
     case "${COMP_WORDS[1]}" in
     bench)
@@ -42,6 +42,32 @@ _refocus() {
         esac
         if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
+    generate)
+        case "$prev" in
+        --model) return;;
+        --negative-prompt) return;;
+        --seed) return;;
+        --steps) return;;
+        --guidance) return;;
+        --size) return;;
+        --depth-model) return;;
+        --fnumber) return;;
+        --focal-length) return;;
+        --sensor-width) return;;
+        --focus-distance) return;;
+        --focus) return;;
+        --near) return;;
+        --far) return;;
+        --sweep) return;;
+        --aperture) return;;
+        --blades) return;;
+        --rotation) return;;
+        --highlights) return;;
+        --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
+        --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
+        esac
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--model --negative-prompt --seed --steps --guidance --size --depth-model --fnumber --focal-length --sensor-width --focus-distance --focus --near --far --sweep --aperture --blades --rotation --highlights --output -o --save-all-in-focus --save-depth --overwrite --quality --device --offline --json --quiet -q --help -h" -- "$cur")); return; fi
+        COMPREPLY=($(compgen -f -- "$cur"));;
     image)
         case "$prev" in
         --depth-model) return;;
@@ -69,6 +95,11 @@ _refocus() {
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
         if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--depth --depth-model --offline --save-depth --save-depth-npy --depth-kind --focus --focus-depth --blur --fnumber --focal-length --sensor-width --focus-distance --preset --aperture --blades --rotation --aspect --highlights --highlight-threshold --output -o --out-dir --suffix --format --overwrite --engine --model --quality --restore --device --json --quiet -q --config --help -h" -- "$cur")); return; fi
+        COMPREPLY=($(compgen -f -- "$cur"));;
+    models)
+        case "$prev" in
+        esac
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--json --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     simulate)
         case "$prev" in

@@ -17,7 +17,9 @@ from typer.core import TyperGroup
 from refocus_cli import __version__
 from refocus_cli.commands import debug_enabled, echo_error
 from refocus_cli.commands.bench import bench_command
+from refocus_cli.commands.generate import generate_command
 from refocus_cli.commands.image import image_command
+from refocus_cli.commands.models import models_app
 from refocus_cli.commands.simulate import simulate_command
 from refocus_cli.commands.stack import stack_command
 from refocus_cli.commands.train import train_command
@@ -57,6 +59,8 @@ app.command("bokeh-video", no_args_is_help=True)(video_command)
 app.command("simulate", no_args_is_help=True)(simulate_command)
 app.command("train", no_args_is_help=True)(train_command)
 app.command("bench")(bench_command)
+app.add_typer(models_app, name="models")
+app.command("generate", no_args_is_help=True)(generate_command)
 
 
 def _version(value: bool) -> None:

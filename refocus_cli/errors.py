@@ -54,3 +54,14 @@ class DepthUnavailableError(RefocusError):
 
 class ModelUnavailableError(RefocusError):
     """A learned model's weights are not on this machine (or cannot be loaded)."""
+
+
+def one_line(error: BaseException, limit: int = 160) -> str:
+    """The first non-empty line of an error message, shortened; the error's type when it has no message.
+
+    >>> one_line(ValueError("bad\\nmore")), one_line(KeyError())
+    ('bad', 'KeyError')
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

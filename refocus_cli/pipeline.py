@@ -19,6 +19,7 @@ from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
 from refocus_cli.depth.two_plane import SubjectHint, two_plane_depth
 from refocus_cli.errors import DepthUnavailableError, InputError, OutputError, SettingsError
 from refocus_cli.highlights import HighlightSettings, boost_highlights
+from refocus_cli.io.camera_exif import GENERATED_BY
 from refocus_cli.io.depth_files import DepthMap, read_depth_file
 from refocus_cli.io.depth_output import save_depth
 from refocus_cli.io.images import LoadedImage, output_bit_depth, read_image, write_image
@@ -67,6 +68,9 @@ class ImageRequest:
     overwrite: bool = False
     engine: str = "physics"
     model: str | None = None
+    lens_from_photo: bool = False
+    """`blur_k_px` is only the default: an image `refocus generate` wrote is refocused with the lens its EXIF
+    records (physical mode) when its depth is metric."""
 
 
 @dataclass(frozen=True)
@@ -296,6 +300,19 @@ def with_photo_focus(request: ImageRequest, loaded: LoadedImage) -> tuple[ImageR
     return replace(request, focus=FocusSpec(point_xy=recorded.point_xy)), recorded.rule
 
 
+def with_recorded_lens(request: ImageRequest, loaded: LoadedImage, depth: DepthMap, notes: list[str]) -> ImageRequest:
+    """Physical mode with the recorded lens for an image `refocus generate` wrote (EXIF Software), when no blur was
+    asked for, its EXIF has the f-number and focal length, and its depth is metric (the GDepth it carries)."""
+    tags = camera_from_exif(loaded.camera_tags)
+    recorded = tags.f_number is not None and tags.focal_length_mm is not None and depth.metric_depth_m is not None
+    if not (request.lens_from_photo and loaded.software == GENERATED_BY and recorded):
+        return request
+    notes.append(
+        f"blur: the lens {loaded.path.name} was made with (EXIF), f/{tags.f_number:g} {tags.focal_length_mm:g} mm"
+    )
+    return replace(request, blur_k_px=None)
+
+
 def with_depth_focus(request: ImageRequest, loaded: LoadedImage, depth: DepthMap) -> tuple[ImageRequest, str | None]:
     """Still no focus: the photo's EXIF focus distance in physical mode, else the auto-focus rule on the
     depth map (not on an approximate depth, which is built around the centre already)."""
@@ -319,6 +336,7 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
     loaded = read_image(request.input_path)
     request, photo_rule = with_photo_focus(request, loaded)
     depth, notes = load_depth(request, loaded)
+    request = with_recorded_lens(request, loaded, depth, notes)
     request, auto_rule = with_depth_focus(request, loaded, depth)
     timings["read"] = _now() - start
 

@@ -348,5 +348,7 @@ def test_cli_forced_model_that_is_missing_is_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
-    assert line.startswith("refocus: error: depth model depth-anything/Depth-Anything-V2-Small-hf is not in the")
+    default = "depth model depth-anything-v2-small (depth-anything/Depth-Anything-V2-Small-hf@5426e4f) is not in the"
+    assert line.startswith(f"refocus: error: {default}")  # the registry's default, at its pinned revision
+    assert "`refocus models fetch depth-anything-v2-small`" in line
     assert not (tmp_path / "o.png").exists()

@@ -133,7 +133,8 @@ def test_missing_depth_says_what_was_tried_and_falls_back_to_two_planes(two_plan
     assert result.depth_source == "approximate:two-plane"
     (note,) = result.notes
     assert "no depth map (tried a depth file: none given; depth embedded in the photo as " in note
-    assert "the learned model: depth model depth-anything/Depth-Anything-V2-Small-hf is not in the Hugging Face" in note
+    default = "depth model depth-anything-v2-small (depth-anything/Depth-Anything-V2-Small-hf@5426e4f) is not in the"
+    assert f"the learned model: {default} Hugging Face" in note
     assert "--depth FILE" in note and result.to_record()["notes"] == list(result.notes)
 
 

@@ -6,10 +6,10 @@ disparity; it returns [N,3,H,W] linear light on the input's device. `physics` is
 `gather` baseline the naive per-pixel gather blur.
 
 The learned engine: a checkpoint folder is one with a `model_index.json` (the diffusers `save_pretrained`
-layout), given by `--model` or found under `models/`; `refocus_cli.learned.bench_engine` wraps it as an engine
-named "learned" with `checkpoint` set (so that a speed child can load it again). Its rows then join every table
-where the physics engine has one; without a checkpoint one note says the rows are skipped, and no row is made
-up.
+layout), given by `--model` (a folder or a registered refocus model's name, found by the registry's loader) or
+found under `models/`; `refocus_cli.learned.bench_engine` wraps it as an engine named "learned" with
+`checkpoint` set (so that a speed child can load it again). Its rows then join every table where the physics
+engine has one; without a checkpoint one note says the rows are skipped, and no row is made up.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from refocus_cli.errors import SettingsError
 from refocus_cli.learned.engine import CHECKPOINT_MARKER, MODELS_DIR
+from refocus_cli.registry.resolve import names_a_model, resolve_model
 
 if TYPE_CHECKING:
     import torch
@@ -59,19 +60,23 @@ BASELINE_NAME = "naive gather"
 
 
 def find_checkpoint(model: Path | None, models_dir: Path = MODELS_DIR) -> Path | None:
-    """The learned engine's checkpoint: `model` when given, else the first folder (by name) under `models_dir`
-    holding a `model_index.json`, else None.
+    """The learned engine's checkpoint: `model` when given (a folder or a registered refocus model's name, through
+    the registry's loader), else the first folder (by name) under `models_dir` holding a `model_index.json`, else
+    None.
 
     Raises:
-        SettingsError: `model` is given but is not such a folder.
+        SettingsError: `model` is not a folder holding a saved pipeline.
+        ModelUnavailableError: `model` names a registered model that is not a refocus model or not here.
 
     >>> find_checkpoint(None, Path("/nonexistent")) is None
     True
     """
     if model is not None:
-        if not (model / CHECKPOINT_MARKER).is_file():
+        name = str(model)
+        folder = Path(resolve_model(name, kind="refocus", offline=True).ref) if names_a_model(name) else model
+        if not (folder / CHECKPOINT_MARKER).is_file():
             raise SettingsError(f"--model {model}: not a checkpoint folder (no {CHECKPOINT_MARKER} in it)")
-        return model
+        return folder
     if not models_dir.is_dir():
         return None
     found = sorted(path.parent for path in models_dir.glob(f"*/{CHECKPOINT_MARKER}"))

@@ -31,7 +31,8 @@ def bench_command(
     model: Annotated[
         Path | None,
         typer.Option(
-            help="A learned engine's checkpoint folder to compare (default: the first one under models/).",
+            help="A learned engine's checkpoint to compare: a folder or a registered name (default: the first one "
+            "under models/).",
             rich_help_panel=RUN,
         ),
     ] = None,

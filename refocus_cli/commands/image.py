@@ -126,8 +126,8 @@ def image_command(
     depth_model: Annotated[
         str | None,
         typer.Option(
-            help="Learned depth model: a Hugging Face id or a folder (Depth Anything, Marigold). "
-            f"(default: {DEFAULTS.depth_model})",
+            help="Learned depth model: a registered name (see `refocus models`), a Hugging Face id or a folder "
+            f"(Depth Anything, Marigold). (default: {DEFAULTS.depth_model})",
             rich_help_panel=DEPTH,
             show_default=False,
         ),
@@ -246,7 +246,8 @@ def image_command(
     model: Annotated[
         str | None,
         typer.Option(
-            help="The learned engine's checkpoint folder (default: models/refocus-small).",
+            help="The learned engine's checkpoint: a folder or a registered name (default: refocus-small, see "
+            "`refocus models`).",
             rich_help_panel=RUNTIME,
             show_default=False,
         ),
@@ -344,6 +345,7 @@ def image_command(
             restore=pick(restore, defaults.restore).value,
             engine=engine.value,
             model=model,
+            lens_from_photo=blur is None and lens is None and all(v is None for v in physical_options.values()),
         )
 
     failures = run_batch(list(zip(sources, outputs, strict=True)), request_for, json_lines=json_lines, quiet=quiet)

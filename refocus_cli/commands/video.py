@@ -82,7 +82,11 @@ def video_command(
         str, typer.Option(help="Depth source without a clip: auto, model, defocus or two-plane.", rich_help_panel=DEPTH)
     ] = "auto",
     depth_model: Annotated[
-        str | None, typer.Option(help="Learned depth model (folder or Hugging Face name).", rich_help_panel=DEPTH)
+        str | None,
+        typer.Option(
+            help="Learned depth model: a registered name (see `refocus models`), a Hugging Face id or a folder.",
+            rich_help_panel=DEPTH,
+        ),
     ] = None,
     offline: Annotated[bool, typer.Option(help="Never download a model.", rich_help_panel=DEPTH)] = False,
     window: Annotated[int, typer.Option(help="Frames per window of the depth stage.", rich_help_panel=TIME)] = 16,
@@ -93,7 +97,11 @@ def video_command(
     ] = Engine.physics,
     model: Annotated[
         str | None,
-        typer.Option(help="The learned engine's checkpoint folder.", rich_help_panel=TIME, show_default=False),
+        typer.Option(
+            help="The learned engine's checkpoint: a folder or a registered name (default: refocus-small).",
+            rich_help_panel=TIME,
+            show_default=False,
+        ),
     ] = None,
     restore: Annotated[
         str,

@@ -12,8 +12,8 @@ trained for metric depth (`depth_estimation_type == "metric"`), whose output is 
   own depth range), keeps the order of the pixels, and stays bounded where the exact inverse with a guessed
   near plane would blow up. (Marigold checkpoints with `prediction_type == "disparity"` are used as they are.)
 
-Models are named by a Hub id or a folder (see `refocus_cli.depth.models`), loaded once per process and device,
-and run without autograd; transformers and diffusers are imported on first use only.
+Models are named by a registry name, a Hub id or a folder (see `refocus_cli.depth.models`), loaded once per
+process and device, and run without autograd; transformers and diffusers are imported on first use only.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from refocus_cli.colour import linear_to_srgb
-from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL, LocatedModel, is_offline, locate_model, one_line, probe_hub
-from refocus_cli.errors import DepthUnavailableError
+from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL, LocatedModel, locate_model
+from refocus_cli.errors import DepthUnavailableError, one_line
 from refocus_cli.io.depth_files import DepthMap
+from refocus_cli.registry.resolve import is_offline
 
 __all__ = ["DEFAULT_DEPTH_MODEL", "estimate_depth"]
 MARIGOLD_DEFAULT_STEPS = 4
@@ -57,10 +58,12 @@ def estimate_depth(
 
     Args:
         linear: [1,3,H,W] float, linear light, values >= 0 (above 1 clips to white for the model).
-        model: a Hub id ("depth-anything/Depth-Anything-V2-Small-hf", "prs-eth/marigold-depth-v1-1") or a folder
-            holding a transformers depth model (config.json) or a Marigold pipeline (model_index.json).
+        model: a registry name ("depth-anything-v2-small", "marigold-depth": see `refocus models`), a Hub id
+            ("org/name") or a folder holding a transformers depth model (config.json) or a Marigold pipeline
+            (model_index.json); found by the registry's loader (`refocus_cli.registry.resolve_model`).
         device: where the model runs (float32 on the CPU; Marigold runs in float16 on CUDA).
-        offline: never download (also when HF_HUB_OFFLINE=1); a Hub id must then be in the cache.
+        offline: never download (also when HF_HUB_OFFLINE=1); a registered model or Hub id must then be in the
+            cache (a registered one at its pinned revision).
         generator: Marigold's initial noise; None seeds it with `MARIGOLD_SEED` (unused by other models).
 
     Returns:
@@ -88,7 +91,7 @@ def estimate_depth(
 
 @functools.lru_cache(maxsize=4)
 def _estimator(model: str, device: torch.device, offline: bool) -> Estimator:
-    """Locate and load a model once per (model, device, offline); a Hub id only partly cached is completed."""
+    """Locate and load a model once per (model, device, offline); a model only partly cached is completed."""
     location = locate_model(model, offline=offline)
     try:
         return _load(location, device)
@@ -96,11 +99,12 @@ def _estimator(model: str, device: torch.device, offline: bool) -> Estimator:
         if location.where != "cache":
             raise DepthUnavailableError(f"depth model {model}: cannot load it ({one_line(exc)})") from exc
         if is_offline(offline):
+            how = f"hf download {location.repo}" if location.repo == model else f"refocus models fetch {model}"
             raise DepthUnavailableError(
                 f"depth model {model}: cannot load it from the Hugging Face cache ({one_line(exc)}) and offline mode "
-                f"prevents fetching what is missing; run `hf download {model}` while online"
+                f"prevents fetching what is missing; run `{how}` while online"
             ) from exc
-    location = LocatedModel(model, model, probe_hub(model), "hub")  # cached in part: download the rest
+    location = location.on_the_hub()  # cached in part: download the rest
     try:
         return _load(location, device)
     except _load_errors() as exc:
@@ -126,10 +130,13 @@ def _load_transformers(location: LocatedModel, device: torch.device) -> Estimato
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
     pil_backend = {"backend": "pil"} if int(transformers.__version__.split(".")[0]) >= 5 else {"use_fast": False}
+    pinned = {} if location.revision is None else {"revision": location.revision}
     processor = AutoImageProcessor.from_pretrained(
-        location.ref, local_files_only=location.local_files_only, **pil_backend
+        location.ref, local_files_only=location.local_files_only, **pinned, **pil_backend
     )
-    net = AutoModelForDepthEstimation.from_pretrained(location.ref, local_files_only=location.local_files_only)
+    net = AutoModelForDepthEstimation.from_pretrained(
+        location.ref, local_files_only=location.local_files_only, **pinned
+    )
     net = net.to(device=device, dtype=torch.float32).eval()
     is_metric = getattr(net.config, "depth_estimation_type", "relative") == "metric"
 
@@ -155,6 +162,7 @@ def _load_marigold(location: LocatedModel, device: torch.device) -> Estimator:
     dtype = torch.float16 if device.type == "cuda" else torch.float32
     pipe = MarigoldDepthPipeline.from_pretrained(
         location.ref,
+        revision=location.revision,
         local_files_only=location.local_files_only,
         low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None,
         **{_diffusers_dtype_argument(): dtype},

@@ -56,6 +56,7 @@ CAMERA_TAGS = {
 _EXIF_PREFIX = b"Exif\x00\x00"
 _EXIF_IFD = 0x8769
 _ORIENTATION = 0x0112
+_SOFTWARE = 0x0131
 _ICC_TAG = 34675
 _EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"})
 _SIXTEEN_BIT_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
@@ -79,6 +80,7 @@ class LoadedImage:
         camera_tags: finite positive EXIF numbers by standard name: FNumber, FocalLength (mm),
             FocalLengthIn35mmFilm (mm), SubjectDistance (m); absent tags are absent.
         format: Pillow's name of the file format ("JPEG", "PNG", "TIFF", "WEBP", "MPO", "HEIF", ...).
+        software: EXIF Software, the program that made the file ("" when absent).
     """
 
     path: Path
@@ -88,6 +90,7 @@ class LoadedImage:
     icc_profile: bytes | None = None
     camera_tags: dict[str, float] = field(default_factory=dict)
     format: str = ""
+    software: str = ""
 
     @property
     def height(self) -> int:
@@ -189,6 +192,7 @@ def read_image(path: Path) -> LoadedImage:
             icc_profile=_rgb_icc_profile(img.info.get("icc_profile")),
             camera_tags=_camera_tags(exif),
             format=str(img.format or ""),
+            software=str(exif.get(_SOFTWARE, "") or "").strip("\x00 "),
         )
 
 

@@ -1,42 +1,48 @@
 """The learned engine behind `--engine learned`: find the checkpoint, load it once per process, render.
 
-A checkpoint is a `RefocusPipeline` folder in diffusers' layout (`model_index.json`, `model/`, `scheduler/`):
-the one `--model` names, else the project's own under `models/refocus-small`. Without one the engine says so
-in one line and how to get one; it never falls back silently.
+A checkpoint is a `RefocusPipeline` folder in diffusers' layout (`model_index.json`, `model/`, `scheduler/`),
+found by the model registry's loader (`refocus_cli.registry.resolve_model`, kind "refocus"): the folder or
+registered name `--model` gives, else the registry's default, the project's own `refocus-small` (in
+`models/refocus-small`). Without one the engine says so in one line and how to get one; it never falls back
+silently, and never downloads.
 """
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from refocus_cli.errors import ModelUnavailableError
-
-if TYPE_CHECKING:
-    pass
+from refocus_cli.registry.resolve import names_a_model, resolve_model
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
-DEFAULT_CHECKPOINT = MODELS_DIR / "refocus-small"
 CHECKPOINT_MARKER = "model_index.json"
+TRAIN_HINT = "train one with `refocus train --data DATASET --out RUN` and pass --model RUN/pipeline"
 
 
 def resolve_checkpoint(model: str | Path | None) -> Path:
-    """The checkpoint folder for `--model` (None: the project's default).
+    """The checkpoint folder for `--model`: a folder, a registered refocus model's name, or None for the
+    registry's default.
 
     Raises:
-        ModelUnavailableError: the folder is missing or holds no saved pipeline.
+        ModelUnavailableError: no such folder or registered model, a registered model that is not here, or a
+            folder that holds no saved pipeline (one line each).
     """
-    path = Path(model) if model is not None else DEFAULT_CHECKPOINT
-    if not (path / CHECKPOINT_MARKER).is_file():
-        where = f"--model {path}" if model is not None else f"the default checkpoint {path}"
+    name = None if model is None else str(model)
+    if name is not None and not Path(name).expanduser().exists() and not names_a_model(name):
         raise ModelUnavailableError(
-            f"learned engine: {where} holds no saved pipeline ({CHECKPOINT_MARKER}); train one with "
-            "`refocus train --data DATASET --out RUN` and pass --model RUN/pipeline"
+            f"learned engine: --model {name} holds no saved pipeline (no such folder, and not a registered model: "
+            f"see `refocus models`); {TRAIN_HINT}"
         )
-    return path
+    resolved = resolve_model(name, kind="refocus", offline=True, download=False)
+    folder = Path(resolved.ref)
+    if not (folder / CHECKPOINT_MARKER).is_file():
+        raise ModelUnavailableError(
+            f"learned engine: --model {resolved.name} holds no saved pipeline ({CHECKPOINT_MARKER}); {TRAIN_HINT}"
+        )
+    return folder
 
 
 @functools.lru_cache(maxsize=4)
