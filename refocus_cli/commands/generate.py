@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from refocus_cli.commands.image import aperture_from, parse_focus
-from refocus_cli.config import DEFAULT_BLADES, Device, Quality
+from refocus_cli.commands.image import ApertureOption, BladesOption, aperture_from, parse_focus
+from refocus_cli.config import Device, Quality
 
 MODEL, LENS, FOCUS, APERTURE, OUTPUT, RUNTIME = "Model", "Lens", "Focus", "Aperture", "Output", "Runtime"
 
@@ -114,20 +114,8 @@ def generate_command(
             show_default=False,
         ),
     ] = None,
-    aperture: Annotated[
-        str | None,
-        typer.Option(
-            help="disc, polygon, or a kernel image file. (default: disc)", rich_help_panel=APERTURE, show_default=False
-        ),
-    ] = None,
-    blades: Annotated[
-        int | None,
-        typer.Option(
-            help=f"Iris blades (implies polygon). (default: {DEFAULT_BLADES})",
-            rich_help_panel=APERTURE,
-            show_default=False,
-        ),
-    ] = None,
+    aperture: ApertureOption = None,
+    blades: BladesOption = None,
     rotation: Annotated[float, typer.Option(help="Aperture rotation, degrees.", rich_help_panel=APERTURE)] = 0.0,
     highlights: Annotated[
         float, typer.Option(help="Highlight boost in linear light (0 = off).", rich_help_panel=APERTURE)

@@ -38,6 +38,18 @@ FORCED_DEPTH_SOURCES = ("embedded", "model", "defocus", "two-plane")
 DEPTH, FOCUS, BLUR, APERTURE, OUTPUT, RUNTIME = "Depth", "Focus", "Blur", "Aperture", "Output", "Runtime"
 DEFAULTS = ImageDefaults()  # the built-in defaults, named in the help texts
 T = TypeVar("T")
+ApertureOption = Annotated[
+    str | None,
+    typer.Option(
+        help="disc, polygon, or a kernel image file. (default: disc)", rich_help_panel=APERTURE, show_default=False
+    ),
+]
+BladesOption = Annotated[
+    int | None,
+    typer.Option(
+        help=f"Iris blades (implies polygon). (default: {DEFAULT_BLADES})", rich_help_panel=APERTURE, show_default=False
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -191,20 +203,8 @@ def image_command(
     preset: Annotated[
         str | None, typer.Option(help="Physical mode: a named lens (portrait-85, phone, ...).", rich_help_panel=BLUR)
     ] = None,
-    aperture: Annotated[
-        str | None,
-        typer.Option(
-            help="disc, polygon, or a kernel image file. (default: disc)", rich_help_panel=APERTURE, show_default=False
-        ),
-    ] = None,
-    blades: Annotated[
-        int | None,
-        typer.Option(
-            help=f"Iris blades (implies polygon). (default: {DEFAULT_BLADES})",
-            rich_help_panel=APERTURE,
-            show_default=False,
-        ),
-    ] = None,
+    aperture: ApertureOption = None,
+    blades: BladesOption = None,
     rotation: Annotated[
         float | None, typer.Option(help="Aperture rotation, degrees.", rich_help_panel=APERTURE)
     ] = None,
