@@ -2,7 +2,9 @@
 
 Images come back as the model wants them: sRGB scaled to [-1, 1], [3,H,W]; disparity [1,H,W] in [0, 1]. With
 `crop_px`, every item is a random square crop (the same window for all of an item's images), drawn from the
-`generator` the caller seeds.
+`generator` the caller seeds. With `prior`, items also carry the physics engine's render of the input onto the
+target's focus plane (`learned.prior`), rendered once per row on the whole image, kept in memory and cropped
+with the rest.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from refocus_cli.errors import InputError
+from refocus_cli.learned.prior import physics_prior
 from refocus_cli.simulate.dataset import DATASET_RECORD, MANIFEST
 
 
@@ -83,13 +86,31 @@ class _ManifestRows(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
     kind = ""
 
     def __init__(
-        self, dataset: Path, split: str, *, crop_px: int | None = None, generator: torch.Generator | None = None
+        self,
+        dataset: Path,
+        split: str,
+        *,
+        crop_px: int | None = None,
+        generator: torch.Generator | None = None,
+        prior: bool = False,
     ) -> None:
         self.root, self.rows = dataset, manifest_rows(dataset, self.kind, split)
-        self.crop_px, self.generator = crop_px, generator
+        self.crop_px, self.generator, self.prior = crop_px, generator, prior
+        self._priors: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def _prior(self, index: int, image: torch.Tensor, disparity: torch.Tensor, focus: torch.Tensor,
+               blur_k_px: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """The physics prior of row `index` ([F,3,H,W] for F focus planes, whole image, model space), cached."""
+        if index not in self._priors:
+            f = focus.numel()
+            images = image.expand(f, -1, -1, -1).contiguous()  # [F,3,H,W]
+            delta = disparity.expand(f, -1, -1, -1) - focus.reshape(f, 1, 1, 1)
+            with torch.no_grad():
+                self._priors[index] = physics_prior(images, delta, blur_k_px.reshape(f))
+        return self._priors[index]
 
 
 class PairDataset(_ManifestRows):
@@ -100,18 +121,23 @@ class PairDataset(_ManifestRows):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         row = self.rows[index]
         crop = random_crop(tuple(row["size"]), self.crop_px, self.generator)
-        return {
-            "image": to_model(crop(read_png(self.root / row["input"]["image"]))),
-            "disparity": crop(read_png(self.root / row["depth"])),
+        image, disparity = to_model(read_png(self.root / row["input"]["image"])), read_png(self.root / row["depth"])
+        item = {
+            "image": crop(image),
+            "disparity": crop(disparity),
             "focus": torch.tensor(float(row["target"]["focus_disparity"])),
             "blur_k_px": torch.tensor(float(row["target"]["blur_k_px"])),
             "target": to_model(crop(read_png(self.root / row["target"]["image"]))),
         }
+        if self.prior:
+            item["prior"] = crop(self._prior(index, image, disparity, item["focus"], item["blur_k_px"])[0])
+        return item
 
 
 class StackDataset(_ManifestRows):
     """Stacking groups: the scene's all-in-focus image as the input, and {"frames" [F,3,H,W], "masks"
-    [F,H,W], "focus" [F], "blur_k_px" [F], "composite" [3,H,W]} with "image" and "disparity"."""
+    [F,H,W], "focus" [F], "blur_k_px" [F], "composite" [3,H,W]} with "image" and "disparity" (and "priors"
+    [F,3,H,W] with `prior`)."""
 
     kind = "stack"
 
@@ -119,12 +145,16 @@ class StackDataset(_ManifestRows):
         row = self.rows[index]
         crop = random_crop(tuple(row["size"]), self.crop_px, self.generator)
         frames = row["frames"]
-        return {
-            "image": to_model(crop(read_png(self.root / row["all_in_focus"]))),
-            "disparity": crop(read_png(self.root / row["depth"])),
+        image, disparity = to_model(read_png(self.root / row["all_in_focus"])), read_png(self.root / row["depth"])
+        item = {
+            "image": crop(image),
+            "disparity": crop(disparity),
             "frames": torch.stack([to_model(crop(read_png(self.root / f["image"]))) for f in frames]),
             "masks": torch.cat([crop(read_png(self.root / f["mask"])) for f in frames]),
             "focus": torch.tensor([float(f["focus_disparity"]) for f in frames]),
             "blur_k_px": torch.tensor([float(f["blur_k_px"]) for f in frames]),
             "composite": to_model(crop(read_png(self.root / row["composite"]))),
         }
+        if self.prior:
+            item["priors"] = crop(self._prior(index, image, disparity, item["focus"], item["blur_k_px"]))
+        return item

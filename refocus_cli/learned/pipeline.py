@@ -4,8 +4,9 @@
 One step by default: the model maps the photo and its conditions straight to the refocused image. With
 `num_inference_steps` > 1 it samples with the DDIM scheduler instead (the model predicts the clean image,
 `prediction_type="sample"`, from the photo, the conditions and the noisy estimate). Large images are processed
-in tiles read with a halo of context around each core and only the core kept (memory stays bounded). On CUDA
-the model runs in bfloat16 (or float16), on the CPU in float32.
+in tiles read with a halo of context around each core and only the core kept (memory stays bounded); the
+physics prior a model may take (`learned.prior`) is rendered once on the whole image first, so its blur does
+not depend on the tiles. On CUDA the model runs in bfloat16 (or float16), on the CPU in float32.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from diffusers.schedulers.scheduling_ddim import DDIMScheduler
 
 from refocus_cli.colour import linear_to_srgb, srgb_to_linear
 from refocus_cli.learned.model import RefocusModel
+from refocus_cli.learned.prior import physics_prior_linear
 from refocus_cli.render.tiles import tile_windows
 
 
@@ -98,13 +100,18 @@ class RefocusPipeline(DiffusionPipeline):
         focus = torch.as_tensor(focus_disparity, dtype=torch.float32, device=device).reshape(-1).expand(n)
         k = torch.as_tensor(blur_k_px, dtype=torch.float32, device=device).reshape(-1).expand(n)
         delta = disparity.to(device, torch.float32) - focus.view(n, 1, 1, 1)  # [N,1,H,W]
+        prior = None
+        if model.physics_prior:
+            rendered = physics_prior_linear(image.to(device, torch.float32).clamp(0.0, 1.0), delta, k)
+            prior = linear_to_srgb(rendered.clamp(0.0, 1.0)) * 2.0 - 1.0  # [N,3,H,W]
         out = torch.empty_like(photo)
         # 2. tiles: read core + halo, pad to the model's size multiple, keep the core
         multiple = model.size_multiple
         for window in tile_windows(h, w, tile_px=tile_px, halo_px=halo_px, align=multiple):
             rows, cols = slice(window.read_top, window.read_bottom), slice(window.read_left, window.read_right)
+            tile_prior = None if prior is None else prior[..., rows, cols]
             result = self._refocus_tile(
-                photo[..., rows, cols], delta[..., rows, cols], k, num_inference_steps, generator
+                photo[..., rows, cols], delta[..., rows, cols], tile_prior, k, num_inference_steps, generator
             )
             core_rows, core_cols = window.core_in_read
             out[..., window.core_top : window.core_bottom, window.core_left : window.core_right] = result[
@@ -118,6 +125,7 @@ class RefocusPipeline(DiffusionPipeline):
         self,
         photo: torch.Tensor,
         delta: torch.Tensor,
+        prior: torch.Tensor | None,
         k: torch.Tensor,
         steps: int,
         generator: torch.Generator | None,
@@ -129,15 +137,22 @@ class RefocusPipeline(DiffusionPipeline):
         mode = "reflect" if pad_h < h and pad_w < w else "replicate"
         photo_p = F.pad(photo, (0, pad_w, 0, pad_h), mode=mode)
         delta_p = F.pad(delta, (0, pad_w, 0, pad_h), mode=mode)
+        prior_p = None if prior is None else F.pad(prior, (0, pad_w, 0, pad_h), mode=mode)
         with autocast_for(photo.device):
             if steps == 1:
-                result = self.model(photo_p, delta_p, k)
+                result = self.model(photo_p, delta_p, k, prior=prior_p)
             else:
-                result = self._sample(photo_p, delta_p, k, steps, generator)
+                result = self._sample(photo_p, delta_p, prior_p, k, steps, generator)
         return result.float()[..., :h, :w]
 
     def _sample(
-        self, photo: torch.Tensor, delta: torch.Tensor, k: torch.Tensor, steps: int, generator: torch.Generator | None
+        self,
+        photo: torch.Tensor,
+        delta: torch.Tensor,
+        prior: torch.Tensor | None,
+        k: torch.Tensor,
+        steps: int,
+        generator: torch.Generator | None,
     ) -> torch.Tensor:
         """DDIM from noise, the model predicting the clean image at each step."""
         scheduler = self.scheduler
@@ -146,6 +161,6 @@ class RefocusPipeline(DiffusionPipeline):
         sample = noise * scheduler.init_noise_sigma
         for t in scheduler.timesteps:
             timestep = t.expand(photo.shape[0]).to(photo.device)
-            clean = self.model(photo, delta, k, noisy=sample, timestep=timestep)
+            clean = self.model(photo, delta, k, noisy=sample, timestep=timestep, prior=prior)
             sample = scheduler.step(clean.float(), t, sample, return_dict=False)[0]
         return sample

@@ -8,7 +8,10 @@ few-step sampler's path (the target noised to a random timestep, the model predi
 rest train the one-step path. After each epoch (a pass's worth of pair batches) the validation split's PSNR
 is measured on whole images, a line is added to `log.jsonl`, and a checkpoint is written: the pipeline in
 diffusers' layout (`OUT/pipeline/`) and the optimiser, step and random state (`OUT/state.pt`), both replaced
-atomically. `resume` continues from them.
+atomically. `resume` continues from them (and further, with a larger `epochs`).
+
+A model with the physics prior (the default) gets each item's physics render from the datasets, rendered once
+on the whole image and cropped with it (`learned.data`); it learns a correction to the physics engine.
 """
 
 from __future__ import annotations
@@ -97,19 +100,20 @@ def train(request: TrainRequest, progress: Progress | None = None) -> TrainResul
     device = torch.device(request.device)
     generator = torch.Generator().manual_seed(request.seed)
     torch.manual_seed(request.seed)
-    crop = request.crop_px
-    pairs = _joined([PairDataset(folder, "train", crop_px=crop, generator=generator) for folder in request.data])
-    stacks = _joined([StackDataset(folder, "train", crop_px=crop, generator=generator) for folder in request.data])
-    validation = _joined([PairDataset(folder, "validation") for folder in request.data])
-    if len(pairs) == 0:
-        raise InputError(request.data[0], "has no training pairs (the train splits are empty)")
     if request.resume:
         pipeline, state = _load_checkpoint(request.out)
         generator.set_state(state["generator"])
     else:
-        _new_run_folder(request.out)
         pipeline, state = RefocusPipeline(RefocusModel(**request.model_config), RefocusPipeline.default_scheduler()), {}
     model = pipeline.model.to(device)
+    crop, prior = request.crop_px, model.physics_prior
+    pairs = _joined([PairDataset(d, "train", crop_px=crop, generator=generator, prior=prior) for d in request.data])
+    stacks = _joined([StackDataset(d, "train", crop_px=crop, generator=generator, prior=prior) for d in request.data])
+    validation = _joined([PairDataset(d, "validation", prior=prior) for d in request.data])
+    if len(pairs) == 0:
+        raise InputError(request.data[0], "has no training pairs (the train splits are empty)")
+    if not request.resume:
+        _new_run_folder(request.out)
     optimizer = torch.optim.AdamW(model.parameters(), lr=request.learning_rate)
     if state:
         optimizer.load_state_dict(state["optimizer"])
@@ -187,9 +191,11 @@ def _losses(
             t = torch.randint(0, steps, (delta.shape[0],), generator=generator)
             noise = torch.randn(batch["target"].shape, generator=generator).to(device)
             noisy = scheduler.add_noise(batch["target"], noise, t.to(device).int())  # type: ignore[arg-type]
-            prediction = model(batch["image"], delta, batch["blur_k_px"], noisy=noisy, timestep=t.to(device))
+            prediction = model(
+                batch["image"], delta, batch["blur_k_px"], noisy=noisy, timestep=t.to(device), prior=batch.get("prior")
+            )
         else:
-            prediction = model(batch["image"], delta, batch["blur_k_px"])
+            prediction = model(batch["image"], delta, batch["blur_k_px"], prior=batch.get("prior"))
     reconstruction = reconstruction_loss(prediction.float(), batch["target"])
     stacking = torch.zeros((), device=device)
     if request.stacking_weight > 0 and len(stacks) > 0:
@@ -200,7 +206,8 @@ def _losses(
         disparity = group["disparity"].repeat_interleave(f, dim=0)
         delta_f = disparity - group["focus"].reshape(-1, 1, 1, 1)
         with autocast_for(device):
-            frames = model(image, delta_f, group["blur_k_px"].reshape(-1)).float()
+            priors = group["priors"].flatten(0, 1) if "priors" in group else None  # [N*F,3,h,w]
+            frames = model(image, delta_f, group["blur_k_px"].reshape(-1), prior=priors).float()
         frames = frames.view(n, f, *frames.shape[1:])
         reconstruction = 0.5 * (reconstruction + reconstruction_loss(frames, group["frames"]))
         stacking = stacking_loss(frames, group["masks"], group["composite"])
@@ -222,7 +229,9 @@ def validation_psnr(pipeline: RefocusPipeline, validation: Items, device: torch.
         item = validation[index]
         delta = item["disparity"].unsqueeze(0).to(device) - item["focus"].to(device)
         with autocast_for(device):
-            out = pipeline.model(item["image"].unsqueeze(0).to(device), delta, item["blur_k_px"].view(1).to(device))
+            prior = item["prior"].unsqueeze(0).to(device) if "prior" in item else None
+            image, k = item["image"].unsqueeze(0).to(device), item["blur_k_px"].view(1).to(device)
+            out = pipeline.model(image, delta, k, prior=prior)
         predicted = ((out.float() + 1) / 2).clamp(0, 1)  # sRGB in [0, 1]
         scores.append(psnr(predicted, ((item["target"] + 1) / 2).unsqueeze(0).to(device)))
     pipeline.model.train()
