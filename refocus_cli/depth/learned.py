@@ -165,7 +165,7 @@ def _load_marigold(location: LocatedModel, device: torch.device) -> Estimator:
         revision=location.revision,
         local_files_only=location.local_files_only,
         low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None,
-        **{_diffusers_dtype_argument(): dtype},
+        **{diffusers_dtype_argument(): dtype},
     ).to(device)
     pipe.set_progress_bar_config(disable=True)
     steps = pipe.config.get("default_denoising_steps") or MARIGOLD_DEFAULT_STEPS
@@ -188,7 +188,7 @@ def _load_marigold(location: LocatedModel, device: torch.device) -> Estimator:
     return estimate
 
 
-def _diffusers_dtype_argument() -> str:
+def diffusers_dtype_argument() -> str:
     """`from_pretrained`'s dtype keyword: "dtype" in diffusers releases that deprecate "torch_dtype"."""
     from diffusers.utils import deprecation_utils
 

@@ -125,14 +125,14 @@ def _loaded(ref: str, revision: str | None, local_files_only: bool, device: str,
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
-    from refocus_cli.depth.learned import _diffusers_dtype_argument
+    from refocus_cli.depth.learned import diffusers_dtype_argument
 
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()  # the text encoder's "Loading weights" bar
     dtype = getattr(torch, cuda_dtype) if device.startswith("cuda") else torch.float32
     try:
         pipeline = DiffusionPipeline.from_pretrained(
-            ref, revision=revision, local_files_only=local_files_only, **{_diffusers_dtype_argument(): dtype}
+            ref, revision=revision, local_files_only=local_files_only, **{diffusers_dtype_argument(): dtype}
         )
     except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
         reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
