@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from test_depth_learned import save_depth_anything
+from tiny_diffusers import tiny_unet, tiny_vae
 from typer.testing import CliRunner
 
 from refocus_cli.cli import app
@@ -27,32 +28,12 @@ from refocus_cli.lens import CameraSettings, physical_signed_coc_px
 def save_tiny_text_to_image(folder: Path) -> Path:
     """A Stable Diffusion pipeline of random tiny parts (UNet, VAE, CLIP text encoder, a letters-only CLIP
     tokenizer built from its vocabulary), as diffusers' own tests build one."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=16,
-        attention_head_dim=2,
-        norm_num_groups=4,
-    )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        block_out_channels=(8, 16),
-        norm_num_groups=4,
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        sample_size=32,
-    )
+    unet = tiny_unet(in_channels=4, sample_size=16)
+    vae = tiny_vae(sample_size=32)
     scheduler = DDIMScheduler(
         beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False, set_alpha_to_one=False,
         steps_offset=1,
