@@ -275,15 +275,20 @@ def coc_map(
     partial = camera_from_exif(loaded.camera_tags).overridden_by(request.camera)
     # Focus distance: the option, else the depth at the focus the user chose, else EXIF, else the centre.
     if request.camera.focus_distance_m is None and (request.focus != FocusSpec() or partial.focus_distance_m is None):
-        focus_m = _metric_focus(depth.metric_depth_m, request.focus, request.input_path, focus_disparity)
+        focus_m = metric_focus_distance(depth.metric_depth_m, request.focus, request.input_path)
         partial = partial.overridden_by(PartialCamera(focus_distance_m=focus_m))
     camera = partial.complete()
     coc = physical_signed_coc_px(depth.metric_depth_m, camera, loaded.width)
     return coc, focus_disparity, rule, camera
 
 
-def _metric_focus(depth_m: torch.Tensor, focus: FocusSpec, path: Path, focus_disparity: float) -> float:
-    """Metric focus distance for a focus request: median depth in its window."""
+def metric_focus_distance(depth_m: torch.Tensor, focus: FocusSpec, path: Path) -> float:
+    """Metric focus distance (m) for a focus request: the median depth [1,1,H,W] in its window.
+
+    Raises:
+        SettingsError: the request is a disparity (--focus-depth), which has no distance.
+        InputError: the point or box lies outside the image (named by `path`).
+    """
     if focus.disparity is not None:
         raise SettingsError("--focus-depth takes a disparity; in physical mode give --focus-distance in metres")
     rows, cols, _ = focus_window(focus, path, tuple(depth_m.shape[-2:]))  # type: ignore[arg-type]

@@ -62,8 +62,9 @@ def gdepth_segments(depth_m: np.ndarray, near_m: float, far_m: float) -> bytes:
     return b"".join(b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload for payload in segments)
 
 
-def embed_gdepth(jpeg: bytes, depth_m: np.ndarray, near_m: float, far_m: float) -> bytes:
-    """`jpeg` with GDepth segments inserted after its leading APP0/APP1 segments (JFIF, EXIF stay first).
+def embed_segments(jpeg: bytes, segments: bytes) -> bytes:
+    """`jpeg` with `segments` (from `gdepth_segments`) inserted after its leading APP0/APP1 segments (JFIF, EXIF
+    stay first).
 
     Raises:
         ValueError: `jpeg` is not a JPEG or its leading segments are corrupt.
@@ -76,4 +77,4 @@ def embed_gdepth(jpeg: bytes, depth_m: np.ndarray, near_m: float, far_m: float) 
         if length < 2 or position + 2 + length > len(jpeg):
             raise ValueError("corrupt JPEG segment")
         position += 2 + length
-    return jpeg[:position] + gdepth_segments(depth_m, near_m, far_m) + jpeg[position:]
+    return jpeg[:position] + segments + jpeg[position:]

@@ -24,7 +24,7 @@ from PIL import Image
 
 from refocus_cli.aperture import ApertureShape
 from refocus_cli.autofocus import focus_from_depth
-from refocus_cli.depth.gdepth_write import embed_gdepth
+from refocus_cli.depth.gdepth_write import embed_segments, gdepth_segments
 from refocus_cli.depth.learned import estimate_depth
 from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
 from refocus_cli.errors import SettingsError
@@ -37,7 +37,7 @@ from refocus_cli.io.depth_files import DepthMap
 from refocus_cli.io.depth_output import depth_paths, save_depth
 from refocus_cli.io.images import image_format, write_image
 from refocus_cli.lens import CameraSettings, PartialCamera
-from refocus_cli.pipeline import FocusSpec, focus_window, resolve_device
+from refocus_cli.pipeline import FocusSpec, metric_focus_distance, resolve_device
 
 DEFAULT_CAMERA = PartialCamera(f_number=2.8, focal_length_mm=50.0, sensor_width_mm=36.0)
 """The lens when no option says otherwise: a 50 mm f/2.8 on a full-frame sensor."""
@@ -218,12 +218,13 @@ def generate(request: GenerateRequest) -> GenerateResult:
     start = time.perf_counter()
     h, w = all_in_focus.shape[-2:]
     base = DEFAULT_CAMERA.overridden_by(replace(request.camera, focus_distance_m=focus_m))
+    depth_segments = _gdepth_for(depth_m) if any(image_format(p) == "JPEG" for p, _ in images) else b""
     written = []
     for path, lens in images:
         camera = base.overridden_by(lens).complete()
         coc = lens_coc_px(depth_m, camera, int(w))
         rendered = render_lens(all_in_focus, coc, request.aperture, request.highlights, request.quality, device)
-        _write_lens_image(path, rendered, camera, depth_m, request)
+        _write_lens_image(path, rendered, camera, depth_segments, request)
         written.append(LensImage(path, camera, float(coc.abs().max())))
     extras = _write_extras(request, all_in_focus, depth, depth_m)
     timings["render_and_write"] = time.perf_counter() - start
@@ -264,25 +265,26 @@ def _focus_distance(
     if focus == FocusSpec():
         chosen = focus_from_depth(disparity)
         focus, rule = FocusSpec(point_xy=chosen.point_xy), chosen.rule
-    if focus.disparity is not None:
-        raise SettingsError("generate takes --focus X,Y or --focus-distance METRES, not a disparity")
-    rows, cols, _ = focus_window(focus, request.output_path, (int(depth_m.shape[-2]), int(depth_m.shape[-1])))
-    return float(depth_m[0, 0, rows, cols].median()), rule, focus.point_xy
+    return metric_focus_distance(depth_m, focus, request.output_path), rule, focus.point_xy
+
+
+def _gdepth_for(depth_m: torch.Tensor) -> bytes:
+    """The JPEG segments that carry the scene's metric depth [1,1,H,W] as GDepth (the same for every lens)."""
+    metres = depth_m[0, 0].double().numpy()
+    near, far = float(metres.min()), float(metres.max())
+    far = far if far > near * 1.0001 else near * 1.01  # a flat scene still needs Far > Near
+    return gdepth_segments(metres, near, far)
 
 
 def _write_lens_image(
-    path: Path, rendered: torch.Tensor, camera: CameraSettings, depth_m: torch.Tensor, request: GenerateRequest
+    path: Path, rendered: torch.Tensor, camera: CameraSettings, depth_segments: bytes, request: GenerateRequest
 ) -> None:
-    """The image with its camera's EXIF; a JPEG also carries the metric depth (GDepth), in one atomic write."""
+    """The image with its camera's EXIF; a JPEG also carries the depth segments (GDepth), in one atomic write."""
     exif = camera_exif(camera, software=GENERATED_BY, description=request.prompting.prompt)
-    is_jpeg = image_format(path) == "JPEG"
     with atomic_output(path, overwrite=request.overwrite) as tmp:
         write_image(tmp, rendered, bit_depth=8, exif=exif, overwrite=True)
-        if is_jpeg:
-            metres = depth_m[0, 0].double().numpy()
-            near, far = float(metres.min()), float(metres.max())
-            far = far if far > near * 1.0001 else near * 1.01  # a flat scene still needs Far > Near
-            tmp.write_bytes(embed_gdepth(tmp.read_bytes(), metres, near, far))
+        if image_format(path) == "JPEG":
+            tmp.write_bytes(embed_segments(tmp.read_bytes(), depth_segments))
 
 
 def _write_extras(

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from refocus_cli.colour import srgb_to_linear
-from refocus_cli.errors import ModelUnavailableError, SettingsError
+from refocus_cli.errors import ModelUnavailableError, SettingsError, one_line
 from refocus_cli.registry import ResolvedModel, resolve_model
 
 DEFAULT_STEPS = 25
@@ -135,9 +135,8 @@ def _loaded(ref: str, revision: str | None, local_files_only: bool, device: str,
             ref, revision=revision, local_files_only=local_files_only, **{diffusers_dtype_argument(): dtype}
         )
     except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
-        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise ModelUnavailableError(
-            f"text-to-image model {ref}: cannot be loaded as a diffusers pipeline ({reason})"
+            f"text-to-image model {ref}: cannot be loaded as a diffusers pipeline ({one_line(exc)})"
         ) from exc
     pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(device)

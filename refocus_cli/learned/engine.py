@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from refocus_cli.errors import ModelUnavailableError
+from refocus_cli.errors import ModelUnavailableError, one_line
 from refocus_cli.registry.resolve import names_a_model, resolve_model
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
@@ -52,8 +52,7 @@ def _loaded(path: str, device: str) -> object:
     try:
         return load_pipeline(Path(path)).to(device)
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise ModelUnavailableError(f"learned engine: {path} cannot be loaded ({reason})") from exc
+        raise ModelUnavailableError(f"learned engine: {path} cannot be loaded ({one_line(exc)})") from exc
 
 
 def load_engine(model: str | Path | None, device: torch.device):

@@ -18,9 +18,8 @@ import torch.nn.functional as F
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers.scheduling_ddim import DDIMScheduler
 
-from refocus_cli.colour import linear_to_srgb, srgb_to_linear
 from refocus_cli.learned.model import RefocusModel
-from refocus_cli.learned.prior import physics_prior_linear
+from refocus_cli.learned.prior import from_model_space, physics_prior_linear, to_model_space
 from refocus_cli.render.tiles import tile_windows
 
 
@@ -96,14 +95,14 @@ class RefocusPipeline(DiffusionPipeline):
         n, _, h, w = image.shape
         device, model = self._execution_device, self.model
         # 1. model space: sRGB in [-1, 1], the disparity difference, K per image
-        photo = linear_to_srgb(image.clamp(0.0, 1.0)).to(device) * 2.0 - 1.0  # [N,3,H,W]
+        photo = to_model_space(image).to(device)  # [N,3,H,W]
         focus = torch.as_tensor(focus_disparity, dtype=torch.float32, device=device).reshape(-1).expand(n)
         k = torch.as_tensor(blur_k_px, dtype=torch.float32, device=device).reshape(-1).expand(n)
         delta = disparity.to(device, torch.float32) - focus.view(n, 1, 1, 1)  # [N,1,H,W]
         prior = None
         if model.physics_prior:
             rendered = physics_prior_linear(image.to(device, torch.float32).clamp(0.0, 1.0), delta, k)
-            prior = linear_to_srgb(rendered.clamp(0.0, 1.0)) * 2.0 - 1.0  # [N,3,H,W]
+            prior = to_model_space(rendered)  # [N,3,H,W]
         out = torch.empty_like(photo)
         # 2. tiles: read core + halo, pad to the model's size multiple, keep the core
         multiple = model.size_multiple
@@ -118,7 +117,7 @@ class RefocusPipeline(DiffusionPipeline):
                 ..., core_rows, core_cols
             ]
         # 3. back to linear light
-        linear = srgb_to_linear(((out + 1.0) / 2.0).clamp(0.0, 1.0))
+        linear = from_model_space(out)
         return RefocusPipelineOutput(images=linear.to(image.device, torch.float32))
 
     def _refocus_tile(

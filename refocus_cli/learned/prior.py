@@ -15,6 +15,16 @@ from refocus_cli.colour import linear_to_srgb, srgb_to_linear
 from refocus_cli.render.layered import render_layered
 
 
+def to_model_space(linear: torch.Tensor) -> torch.Tensor:
+    """Linear light -> the model's space: sRGB scaled to [-1, 1] (values clipped to [0, 1] first), same shape."""
+    return linear_to_srgb(linear.clamp(0.0, 1.0)) * 2.0 - 1.0
+
+
+def from_model_space(values: torch.Tensor) -> torch.Tensor:
+    """The model's space -> linear light in [0, 1] (values outside [-1, 1] clipped), same shape."""
+    return srgb_to_linear(((values + 1.0) / 2.0).clamp(0.0, 1.0))
+
+
 def physics_prior_linear(image: torch.Tensor, disparity_delta: torch.Tensor, blur_k_px: torch.Tensor) -> torch.Tensor:
     """The physics engine's refocused image.
 
@@ -35,6 +45,4 @@ def physics_prior_linear(image: torch.Tensor, disparity_delta: torch.Tensor, blu
 
 def physics_prior(photo: torch.Tensor, disparity_delta: torch.Tensor, blur_k_px: torch.Tensor) -> torch.Tensor:
     """`physics_prior_linear` in the model's space: sRGB scaled to [-1, 1] in and out, [N,3,H,W]."""
-    linear = srgb_to_linear(((photo + 1.0) / 2.0).clamp(0.0, 1.0))
-    prior = physics_prior_linear(linear, disparity_delta, blur_k_px)
-    return linear_to_srgb(prior.clamp(0.0, 1.0)) * 2.0 - 1.0
+    return to_model_space(physics_prior_linear(from_model_space(photo), disparity_delta, blur_k_px))
