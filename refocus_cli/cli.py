@@ -9,13 +9,15 @@ A new subcommand is a module in `refocus_cli/commands/` and two lines here: its 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from refocus_cli import __version__
-from refocus_cli.commands import debug_enabled, echo_error
+from refocus_cli.commands import debug_enabled, echo_error, item_error
 from refocus_cli.commands.bench import bench_command
 from refocus_cli.commands.generate import generate_command
 from refocus_cli.commands.image import image_command
@@ -28,7 +30,8 @@ from refocus_cli.errors import RefocusError
 
 
 class RefocusGroup(TyperGroup):
-    """The one place a RefocusError becomes `refocus: error: <message>` on stderr and its exit code.
+    """The one place a RefocusError becomes `refocus: error: <message>` on stderr and its exit code; any other
+    exception (a bug, an OS failure no check foresaw) becomes one line too, with exit code 1.
 
     With `REFOCUS_DEBUG=1` the error goes on, with its traceback.
     """
@@ -41,6 +44,13 @@ class RefocusGroup(TyperGroup):
                 raise
             echo_error(str(error))
             raise typer.Exit(error.exit_code) from None
+        except (typer.Exit, typer.Abort, TyperException):
+            raise  # Typer's own exits and usage errors keep their codes and boxes
+        except Exception as error:  # a bug or an OS failure no check foresaw: still one line, never a traceback
+            if debug_enabled():
+                raise
+            echo_error(item_error(Path(f"refocus {ctx.invoked_subcommand or ''}".strip()), error))
+            raise typer.Exit(1) from None
 
 
 app = typer.Typer(

@@ -32,6 +32,7 @@ from typing import Any
 
 from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
 from refocus_cli.errors import SettingsError
+from refocus_cli.io.run_paths import check_readable_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -178,7 +179,7 @@ def load_config(extra: Path | None = None) -> Config:
     if user.is_file():
         files.append(read_config_file(user))
     if extra is not None:
-        if not extra.is_file():
+        if not extra.exists():
             raise SettingsError(f"{extra}: config file not found")
         files.append(read_config_file(extra))
     config = Config()
@@ -216,9 +217,16 @@ def read_config_file(path: Path) -> ConfigFile:
     )
 
 
+MAX_TOML_BYTES = 1_000_000
+
+
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """A TOML file's tables; an unreadable or invalid file is a SettingsError naming it (`what` says what it
-    holds: "config", "the simulation settings")."""
+    holds: "config", "the simulation settings"). Anything but a regular file (a FIFO would hang) is refused
+    before it is opened, and so is a file over a megabyte (no settings file is that large)."""
+    check_readable_file(path)
+    if path.stat().st_size > MAX_TOML_BYTES:
+        raise SettingsError(f"{path}: {what} file is over {MAX_TOML_BYTES // 1_000_000} MB; is it the right file?")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from refocus_cli.errors import SettingsError
+
+if TYPE_CHECKING:  # the CoC functions only call tensor methods: the commands check lenses without torch
+    import torch
 
 FULL_FRAME_WIDTH_MM = 36.0
 MAX_COC_RADIUS_PX = 256.0
@@ -77,6 +78,7 @@ def signed_coc_px(disparity: torch.Tensor, focus_disparity: float | torch.Tensor
     Returns:
         [N,1,H,W] signed radius in pixels, clamped to +-MAX_COC_RADIUS_PX.
 
+    >>> import torch
     >>> signed_coc_px(torch.tensor([[[[0.0, 1.0]]]]), 0.5, 8.0).tolist()
     [[[[-4.0, 4.0]]]]
     """

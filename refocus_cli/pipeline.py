@@ -17,12 +17,14 @@ from refocus_cli.autofocus import focus_from_depth, focus_from_photo
 from refocus_cli.depth.embedded import EMBEDDED_FORMATS, read_embedded_depth
 from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
 from refocus_cli.depth.two_plane import SubjectHint, two_plane_depth
-from refocus_cli.errors import DepthUnavailableError, InputError, OutputError, SettingsError
+from refocus_cli.errors import DepthUnavailableError, InputError, SettingsError
+from refocus_cli.focus import FocusSpec
 from refocus_cli.highlights import HighlightSettings, boost_highlights
 from refocus_cli.io.camera_exif import GENERATED_BY
 from refocus_cli.io.depth_files import DepthMap, read_depth_file
-from refocus_cli.io.depth_output import save_depth
+from refocus_cli.io.depth_output import depth_paths, save_depth
 from refocus_cli.io.images import LoadedImage, output_bit_depth, read_image, write_image
+from refocus_cli.io.run_paths import RunPaths, check_run_paths
 from refocus_cli.lens import (
     CameraSettings,
     PartialCamera,
@@ -32,15 +34,6 @@ from refocus_cli.lens import (
 )
 from refocus_cli.render.layered import render_layered
 from refocus_cli.render.planes import settings_for_quality
-
-
-@dataclass(frozen=True)
-class FocusSpec:
-    """Where to focus: a pixel (x, y), a box (x, y, w, h), or a disparity; nothing = auto-focus."""
-
-    point_xy: tuple[float, float] | None = None
-    box_xywh: tuple[float, float, float, float] | None = None
-    disparity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -331,13 +324,22 @@ def with_depth_focus(request: ImageRequest, loaded: LoadedImage, depth: DepthMap
     return replace(request, focus=FocusSpec(point_xy=chosen.point_xy)), chosen.rule
 
 
+def request_paths(request: ImageRequest) -> RunPaths:
+    """What refocusing one image reads (photo, depth file, aperture kernel is read already) and writes (the
+    output and the depth files asked for), for the one overlap rule."""
+    reads = (request.input_path,) if request.depth_path is None else (request.input_path, request.depth_path)
+    writes = [request.output_path]
+    if request.save_depth or request.save_depth_npy:
+        writes += depth_paths(request.output_path, with_npy=request.save_depth_npy)
+    return RunPaths(reads=reads, writes=tuple(writes))
+
+
 def refocus_image_file(request: ImageRequest) -> ImageResult:
     """Refocus one image file and write the result atomically.  Raises RefocusError on bad input."""
     timings: dict[str, float] = {}
     start = _now()
     device = resolve_device(request.device)
-    if request.output_path.resolve() == request.input_path.resolve():
-        raise OutputError(request.output_path, "would overwrite an input; choose another output name")
+    check_run_paths(request_paths(request), overwrite=request.overwrite)
     loaded = read_image(request.input_path)
     request, photo_rule = with_photo_focus(request, loaded)
     depth, notes = load_depth(request, loaded)

@@ -177,7 +177,7 @@ def test_bad_stacks_are_one_line_each(case: str, tmp_path: Path) -> None:
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(a)
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(b)
     if case == "single":
-        args, expected = [str(a)], ["--fuse needs at least two frames of a focal stack, got 1"]
+        args, expected = [str(a)], [f"{a}: --fuse needs at least two frames of a focal stack, got 1"]
     elif case == "sizes":
         Image.fromarray(np.zeros((24, 30, 3), np.uint8)).save(c)
         args, expected = [str(a), str(b), str(c)], [f"{c}: is 30x24 but {a} is 30x20"]

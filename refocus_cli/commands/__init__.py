@@ -4,6 +4,7 @@ module level: `refocus --help` and shell completion must stay fast."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import typer
 
@@ -20,3 +21,17 @@ def echo_error(message: str) -> None:
     per file)."""
     for line in message.splitlines() or [""]:
         typer.echo(f"refocus: error: {line}", err=True)
+
+
+def item_error(source: Path, error: Exception) -> str:
+    """The one line for an item of a batch (or a whole run) that failed: a RefocusError's own message; anything
+    else named by the file it was working on, with how to see its traceback."""
+    from refocus_cli.errors import RefocusError, one_line
+
+    if isinstance(error, RefocusError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return f"{source}: out of memory (try a smaller image, --device cpu, or close other programs)"
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.filename}: {error.strerror or one_line(error)} (while working on {source})"
+    return f"{source}: unexpected {type(error).__name__}: {one_line(error)} (a bug; {DEBUG_ENV}=1 shows the traceback)"

@@ -179,6 +179,7 @@ def generate_command(
         device=device.value,
         offline=offline,
         overwrite=overwrite,
+        reads=() if aperture in (None, "disc", "polygon") else (Path(aperture),),
     )
     result = generate(request)
     if json_line:

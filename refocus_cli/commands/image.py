@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,8 +13,15 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from refocus_cli.commands import debug_enabled, echo_error
-from refocus_cli.commands.inputs import check_outputs, depth_for, expand_inputs, output_path_for
+from refocus_cli.commands import debug_enabled, echo_error, item_error
+from refocus_cli.commands.inputs import (
+    check_outputs,
+    depth_for,
+    expand_inputs,
+    input_reads,
+    output_path_for,
+    per_input_problems,
+)
 from refocus_cli.config import (
     CAMERA_FIELDS,
     DEFAULT_BLADES,
@@ -28,11 +36,15 @@ from refocus_cli.config import (
     Restore,
     load_config,
 )
-from refocus_cli.errors import OutputError, RefocusError, SettingsError
+from refocus_cli.errors import OutputError, SettingsError
+from refocus_cli.focus import FocusSpec
+from refocus_cli.io.depth_output import depth_paths
+from refocus_cli.io.formats import image_format
+from refocus_cli.io.run_paths import RunPaths, check_readable_file, check_run_paths, make_folder, model_reads
 
 if TYPE_CHECKING:
     from refocus_cli.aperture import ApertureShape
-    from refocus_cli.pipeline import FocusSpec, ImageRequest
+    from refocus_cli.pipeline import ImageRequest
 
 FORCED_DEPTH_SOURCES = ("embedded", "model", "defocus", "two-plane")
 DEPTH, FOCUS, BLUR, APERTURE, OUTPUT, RUNTIME = "Depth", "Focus", "Blur", "Aperture", "Output", "Runtime"
@@ -62,8 +74,6 @@ class Failure:
 
 def parse_focus(text: str | None) -> FocusSpec:
     """`X,Y` (a point) or `X,Y,W,H` (a box), in pixels of the photo as displayed."""
-    from refocus_cli.pipeline import FocusSpec
-
     if text is None:
         return FocusSpec()
     try:
@@ -300,30 +310,48 @@ def image_command(
     defaults = settings.image
     lens = chosen_preset(preset, blur, physical_options, settings)
     blur_k, camera = blur_mode(blur, physical_options, lens, defaults)
-
-    from refocus_cli.highlights import HighlightSettings
-    from refocus_cli.pipeline import ImageRequest, resolve_device
-
-    device_name = pick(device, defaults.device).value
-    resolve_device(device_name)  # a missing CUDA is one line before any work
-    shape = aperture_from(
-        *aperture_choice(aperture, blades, lens, defaults),
-        pick(rotation, defaults.rotation),
-        pick(aspect, defaults.aspect),
-    )
-    boost = HighlightSettings(
-        boost=pick(highlights, defaults.highlights),
-        threshold=pick(highlight_threshold, defaults.highlight_threshold),
-    )
-    kind = pick(depth_kind, defaults.depth_kind).value
-    sources = expand_inputs(inputs)  # the output folder is made only once every setting is valid
+    aperture_name, blades_count = aperture_choice(aperture, blades, lens, defaults)
+    sources = expand_inputs(inputs)
     extension = pick(format, defaults.format)
     outputs = plan_outputs(
         sources, output, out_dir, pick(suffix, defaults.suffix), extension.value if extension else None
     )
     forced_source = str(depth) if depth is not None and str(depth) in FORCED_DEPTH_SOURCES else None
+    problems = per_input_problems(sources, depth, forced_source is not None)
+    writes = [out for source, out in zip(sources, outputs, strict=True) if source not in problems]
+    if save_depth or save_depth_npy:
+        writes += [extra for out in writes for extra in depth_paths(out, with_npy=save_depth_npy)]
+    kernel = None if aperture_name in (None, "disc", "polygon") else Path(aperture_name)
+    if kernel is not None:
+        check_readable_file(kernel)
+    check_run_paths(
+        input_reads(sources, depth, forced_source is not None)
+        + model_reads(model, pick(depth_model, defaults.depth_model), kernel, config)
+        + RunPaths(writes=tuple(writes)),
+        overwrite=overwrite,
+        check_reads=False,
+    )
+    from refocus_cli.highlights import HighlightSettings
+    from refocus_cli.pipeline import ImageRequest, resolve_device
+
+    device_name = pick(device, defaults.device).value
+    resolve_device(device_name)  # a missing CUDA is one line before any work
+    if engine is Engine.learned:
+        from refocus_cli.learned.engine import resolve_checkpoint
+
+        resolve_checkpoint(model)  # a missing checkpoint too
+    shape = aperture_from(aperture_name, blades_count, pick(rotation, defaults.rotation), pick(aspect, defaults.aspect))
+    boost = HighlightSettings(
+        boost=pick(highlights, defaults.highlights),
+        threshold=pick(highlight_threshold, defaults.highlight_threshold),
+    )
+    kind = pick(depth_kind, defaults.depth_kind).value
+    if out_dir is not None:
+        make_folder(out_dir)  # only once every setting and path is valid
 
     def request_for(source: Path, out: Path) -> ImageRequest:
+        if source in problems:
+            raise problems[source]
         return ImageRequest(
             input_path=source,
             output_path=out,
@@ -359,8 +387,6 @@ def image_command(
 
 def focus_from(focus: str | None, focus_depth: float | None) -> FocusSpec:
     """The focus request from --focus (point or box) or --focus-depth, not both."""
-    from refocus_cli.pipeline import FocusSpec
-
     spec = parse_focus(focus)
     if focus_depth is None:
         return spec
@@ -398,17 +424,20 @@ def blur_mode(
 def plan_outputs(
     sources: list[Path], output: Path | None, out_dir: Path | None, suffix: str, extension: str | None
 ) -> list[Path]:
-    """One output path per input; the folder is made; inputs are never targets."""
+    """One output path per input (the folder is made later, once every check has passed); inputs are never
+    targets."""
     if output is not None and out_dir is not None:
         raise typer.BadParameter("give -o or --out-dir, not both", param_hint="-o")
     if output is not None and len(sources) > 1:
         raise SettingsError(f"-o names one output but {len(sources)} inputs were given; use --out-dir")
-    if out_dir is not None:
-        if out_dir.exists() and not out_dir.is_dir():
-            raise OutputError(out_dir, "is not a folder")
-        out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(out_dir, "is not a folder")
     outputs = [output_path_for(s, output=output, out_dir=out_dir, suffix=suffix, extension=extension) for s in sources]
     check_outputs(sources, outputs)
+    for out in outputs:
+        if os.path.isdir(out):
+            raise OutputError(out, "is a folder")
+        image_format(out)  # an unknown suffix is one line before any work
     return outputs
 
 
@@ -428,12 +457,13 @@ def run_batch(
         for source, out in jobs:
             try:
                 result = refocus_image_file(request_for(source, out))
-            except RefocusError as error:
+            except Exception as error:
                 if debug_enabled():
                     raise
-                failures.append(Failure(source, str(error)))
+                message = item_error(source, error)
+                failures.append(Failure(source, message))
                 if json_lines:
-                    typer.echo(json.dumps({"input": str(source), "error": str(error)}))
+                    typer.echo(json.dumps({"input": str(source), "error": message}))
             else:
                 if json_lines:
                     typer.echo(json.dumps(result.to_record()))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 
-from refocus_cli.errors import InputError, OutputError, SettingsError
+from refocus_cli.errors import InputError, OutputError, RefocusError, SettingsError
+from refocus_cli.io.run_paths import RunPaths, check_readable_file, resolved, unique
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic"})
 READ_ONLY_SUFFIXES = {".heic": ".jpg"}
@@ -48,13 +50,11 @@ def output_path_for(
 
 
 def check_outputs(inputs: list[Path], outputs: list[Path]) -> None:
-    """Refuse an output that is one of the inputs, or two inputs writing the same output."""
-    resolved_inputs = {p.resolve() for p in inputs}
+    """Refuse two inputs writing the same output (an output that is an input is refused by the one rule of
+    `io.run_paths`, with every other path the run reads)."""
     seen: dict[Path, Path] = {}
     for source, out in zip(inputs, outputs, strict=True):
-        target = out.resolve()
-        if target in resolved_inputs:
-            raise OutputError(out, "would overwrite an input; choose another output name or --suffix")
+        target = resolved(out)
         if target in seen:
             raise OutputError(out, f"both {seen[target]} and {source} would be written here")
         seen[target] = source
@@ -73,3 +73,42 @@ def depth_for(source: Path, depth: Path | None, many: bool) -> Path | None:
         if candidate.is_file():
             return candidate
     raise InputError(source, f"no depth map for it in {depth} (looked for {source.stem}.png, .tif, .npy, .pfm)")
+
+
+def checked_depth_for(source: Path, depth: Path | None, many: bool) -> Path | None:
+    """`depth_for`, and the depth file found must be a regular file we can read."""
+    found = depth_for(source, depth, many)
+    if found is not None:
+        check_readable_file(found)
+    return found
+
+
+def per_input_problems(sources: list[Path], depth: Path | None, forced_source: bool) -> dict[Path, RefocusError]:
+    """For each input of a batch that cannot be read (missing, a folder, a FIFO) or has no readable depth
+    file: its one-line error. Those inputs fail at once; the rest of the batch goes on."""
+    problems: dict[Path, RefocusError] = {}
+    for source in sources:
+        try:
+            check_readable_file(source)
+            if not forced_source:
+                checked_depth_for(source, depth, len(sources) > 1)
+        except RefocusError as error:
+            problems[source] = error
+    return problems
+
+
+def input_reads(sources: list[Path], depth: Path | None, forced_source: bool) -> RunPaths:
+    """The photos and the depth files a batch reads (those that exist), for the overlap check."""
+    reads = [s for s in sources if os.path.lexists(s)]
+    folders: list[Path] = []
+    if depth is not None and not forced_source:
+        if depth.is_dir():
+            folders.append(depth)
+            for source in sources:
+                try:
+                    reads.append(depth_for(source, depth, True) or depth)
+                except RefocusError:
+                    continue
+        elif os.path.lexists(depth):
+            reads.append(depth)
+    return RunPaths(reads=unique(reads), read_folders=tuple(folders))

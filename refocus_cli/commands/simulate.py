@@ -13,6 +13,7 @@ import typer
 
 from refocus_cli.commands import echo_error
 from refocus_cli.config import Device
+from refocus_cli.io.run_paths import RunPaths, check_run_paths
 
 DATA, SCALE, RUNTIME = "Data", "Scale", "Runtime"
 
@@ -63,6 +64,10 @@ def simulate_command(
     """Simulate training data: pairs of one scene at different focus planes, blur levels and apertures, and
     stacking groups (frames over the depth range, in-focus masks, their composite), with a manifest row per
     sample and a train/validation/test split by scene."""
+    photos = () if source == "procedural" else (Path(source),)
+    check_run_paths(
+        RunPaths(reads=(config,) if config else (), read_folders=photos, fill_folders=(out,)), overwrite=False
+    )
     from refocus_cli.pipeline import resolve_device
     from refocus_cli.simulate.pipeline import SimulateRequest, default_workers, simulate
     from refocus_cli.simulate.settings import load_settings

@@ -9,11 +9,14 @@ from typing import Annotated
 
 import typer
 
-from refocus_cli.commands import echo_error
+from refocus_cli.commands import debug_enabled, echo_error, item_error
 from refocus_cli.commands.image import APERTURE, DEPTH, FORCED_DEPTH_SOURCES, OUTPUT, RUNTIME, aperture_from
-from refocus_cli.commands.inputs import depth_for, expand_inputs
+from refocus_cli.commands.inputs import depth_for, expand_inputs, input_reads, per_input_problems
 from refocus_cli.config import DepthKind, Device, Quality
-from refocus_cli.errors import RefocusError
+from refocus_cli.errors import InputError
+from refocus_cli.io.depth_output import depth_paths
+from refocus_cli.io.formats import image_format
+from refocus_cli.io.run_paths import RunPaths, check_readable_file, check_run_paths, make_folder, model_reads
 
 STACK, FUSE = "Stack from one photo", "Fuse a captured stack"
 
@@ -113,19 +116,38 @@ def stack_command(
     from refocus_cli.stack.make import StackRequest, check_stack_settings, make_focal_stack, stack_output_path
 
     check_stack_settings(frames, format.value, fps, blur)
-    resolve_device(device.value)
-    shape = aperture_from(None if aperture == "disc" and blades is None else aperture, blades, 0.0, 1.0)
     sources = expand_inputs(inputs)
     if output is not None and len(sources) > 1:
         raise SettingsError(f"-o names one output but {len(sources)} inputs were given; use --out-dir")
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
     forced = str(depth) if depth is not None and str(depth) in FORCED_DEPTH_SOURCES else None
+    problems = per_input_problems(sources, depth, forced is not None)
+    outputs = {s: stack_output_path(s, output, out_dir, format.value) for s in sources if s not in problems}
+    kernel = None if aperture in ("disc", "polygon") else Path(aperture)
+    if kernel is not None:
+        check_readable_file(kernel)
+    whole_folders = format.value in ("png", "html")
+    check_run_paths(
+        input_reads(sources, depth, forced is not None)
+        + model_reads(kernel)
+        + RunPaths(
+            writes=() if whole_folders else tuple(outputs.values()),
+            write_folders=tuple(outputs.values()) if whole_folders else (),
+        ),
+        overwrite=overwrite,
+        check_reads=False,
+    )
+    resolve_device(device.value)
+    shape = aperture_from(None if aperture == "disc" else aperture, blades, 0.0, 1.0)
+    if out_dir is not None:
+        make_folder(out_dir)
     failures: list[str] = []
     for source in sources:
+        if source in problems:
+            failures.append(str(problems[source]))
+            continue
         request = StackRequest(
             input_path=source,
-            output_path=stack_output_path(source, output, out_dir, format.value),
+            output_path=outputs[source],
             frames=frames,
             format=format.value,
             fps=fps,
@@ -140,8 +162,10 @@ def stack_command(
         )
         try:
             result = make_focal_stack(request)
-        except RefocusError as error:
-            failures.append(str(error))
+        except Exception as error:
+            if debug_enabled():
+                raise
+            failures.append(item_error(source, error))
             continue
         if json_lines:
             typer.echo(json.dumps(result.to_record()))
@@ -169,15 +193,23 @@ def fuse_frames(
     quiet: bool,
 ) -> None:
     """`refocus stack --fuse`: the output defaults to <first frame's stem>-fused<its suffix>."""
-    from refocus_cli.stack.fuse_files import FuseRequest, fuse_stack_files, natural_key
+    from refocus_cli.stack.fuse_files import FuseRequest, StackInputError, fuse_stack_files, natural_key
 
     frames = sorted(expand_inputs(inputs), key=natural_key)
+    if len(frames) < 2:
+        raise InputError(frames[0], "--fuse needs at least two frames of a focal stack, got 1 (this one)")
     if output is None:
         first = frames[0]
         suffix = first.suffix if first.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff") else ".jpg"
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
         output = (out_dir or first.parent) / f"{first.stem}-fused{suffix}"
+    image_format(output)
+    problems = [error for error in per_input_problems(frames, None, True).values() if isinstance(error, InputError)]
+    if problems:
+        raise StackInputError(problems)
+    extras = depth_paths(output, with_npy=save_depth_npy) if save_depth or save_depth_npy else []
+    check_run_paths(RunPaths(reads=tuple(frames), writes=(output, *extras)), overwrite=overwrite, check_reads=False)
+    if out_dir is not None:
+        make_folder(out_dir)
     request = FuseRequest(tuple(frames), output, save_depth, save_depth_npy, far_first, overwrite)
     result = fuse_stack_files(request)
     if json_lines:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from refocus_cli.config import Device
+from refocus_cli.io.run_paths import RunPaths, check_run_paths
 
 DATA, MODEL, RUNTIME = "Data", "Model and loss", "Runtime"
 
@@ -47,6 +48,7 @@ def train_command(
 ) -> None:
     """Train the learned refocus engine: reconstruction plus DiffCamera's stacking constraint, validation PSNR
     each epoch, a checkpoint (diffusers layout) each epoch that --resume continues."""
+    check_run_paths(RunPaths(read_folders=tuple(data), fill_folders=(out,)), overwrite=False)
     from refocus_cli.errors import SettingsError
     from refocus_cli.learned.train import TrainRequest, train
     from refocus_cli.pipeline import resolve_device

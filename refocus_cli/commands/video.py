@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +12,8 @@ import typer
 
 from refocus_cli.commands.image import APERTURE, DEPTH, OUTPUT, RUNTIME, aperture_from, parse_focus
 from refocus_cli.config import Device, Engine, Quality
+from refocus_cli.errors import OutputError
+from refocus_cli.io.run_paths import RunPaths, check_run_paths, model_reads
 
 FOCUS, ENCODE, TIME = "Focus and blur over time", "Encoding", "Windows and stability"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi")
@@ -34,6 +37,33 @@ def default_output(clip: Path) -> Path:
         folder = clip.parent
         return folder.with_name(f"{folder.name}-refocused") / clip.name
     return clip.with_name(f"{clip.name}-refocused")
+
+
+def clip_paths(clip: Path | None) -> RunPaths:
+    """What reading a clip reads: a video file, or the folder of an image sequence (a folder or a pattern)."""
+    if clip is None:
+        return RunPaths()
+    if "%" in clip.name:
+        return RunPaths(read_folders=(clip.parent,))
+    if clip.is_dir():
+        return RunPaths(read_folders=(clip,))
+    return RunPaths(reads=(clip,))
+
+
+def output_paths(out: Path) -> RunPaths:
+    """What writing `out` writes: a video file, or a folder of frames (a pattern's folder, a folder, or a name
+    without a suffix, as the writer takes them)."""
+    if "%" in out.name:
+        return RunPaths(fill_folders=(out.parent,))
+    if out.is_dir() or str(out).endswith(("/", os.sep)) or not out.suffix:
+        return RunPaths(fill_folders=(out,))
+    if out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise OutputError(
+            out,
+            f"unknown video format '{out.suffix}' (use {', '.join(VIDEO_SUFFIXES)}, or a folder or a pattern like "
+            "frames/%05d.png for frames)",
+        )
+    return RunPaths(writes=(out,))
 
 
 def video_command(
@@ -149,13 +179,25 @@ def video_command(
     """Refocus a clip: a subject followed through it (or focus keyframes), a blur strength, depth steady in time;
     frame count, timestamps, audio and subtitles kept. `bokeh-video` is the same pipe for sharp clips (no
     restore)."""
+    out = output or default_output(clip)
+    kernel = None if aperture in ("disc", "polygon") else Path(aperture)
+    check_run_paths(
+        clip_paths(clip) + clip_paths(depth_video) + model_reads(kernel, model, depth_model) + output_paths(out),
+        overwrite=overwrite or resume,
+    )
+
     from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
     from refocus_cli.io.video import EncodeSettings
     from refocus_cli.video.pipeline import VideoRequest, refocus_video
 
+    if engine is Engine.learned:
+        from refocus_cli.learned.engine import resolve_checkpoint
+
+        resolve_checkpoint(model)  # a missing checkpoint is one line before any frame is read
+
     request = VideoRequest(
         input_path=clip,
-        output_path=output or default_output(clip),
+        output_path=out,
         depth_video=depth_video,
         depth_kind=depth_kind,
         depth_source=depth,
@@ -173,7 +215,7 @@ def video_command(
         engine=engine.value,
         model=model,
         focus_smoothing_s=focus_smoothing,
-        aperture=aperture_from(None if aperture == "disc" and blades is None else aperture, blades, 0.0, 1.0),
+        aperture=aperture_from(None if aperture == "disc" else aperture, blades, 0.0, 1.0),
         quality=quality.value,
         device=device.value,
         encode=EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),

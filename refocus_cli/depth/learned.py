@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -129,8 +130,10 @@ def _load_transformers(location: LocatedModel, device: torch.device) -> Estimato
     import transformers
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
-    pil_backend = {"backend": "pil"} if int(transformers.__version__.split(".")[0]) >= 5 else {"use_fast": False}
-    pinned = {} if location.revision is None else {"revision": location.revision}
+    pil_backend: dict[str, Any] = (
+        {"backend": "pil"} if int(transformers.__version__.split(".")[0]) >= 5 else {"use_fast": False}
+    )
+    pinned: dict[str, Any] = {} if location.revision is None else {"revision": location.revision}
     processor = AutoImageProcessor.from_pretrained(
         location.ref, local_files_only=location.local_files_only, **pinned, **pil_backend
     )

@@ -31,11 +31,12 @@ from refocus_cli.errors import SettingsError
 from refocus_cli.generate.scene import SceneRange, lens_coc_px, metric_depth, render_lens
 from refocus_cli.generate.text_to_image import Prompting, generate_all_in_focus, locate_text_to_image
 from refocus_cli.highlights import HighlightSettings
-from refocus_cli.io.atomic import atomic_output, check_target
+from refocus_cli.io.atomic import atomic_output
 from refocus_cli.io.camera_exif import GENERATED_BY, camera_exif
 from refocus_cli.io.depth_files import DepthMap
 from refocus_cli.io.depth_output import depth_paths, save_depth
 from refocus_cli.io.images import image_format, write_image
+from refocus_cli.io.run_paths import RunPaths, check_run_paths, model_reads
 from refocus_cli.lens import CameraSettings, PartialCamera
 from refocus_cli.pipeline import FocusSpec, metric_focus_distance, resolve_device
 
@@ -118,6 +119,8 @@ class GenerateRequest:
     device: str = "auto"
     offline: bool = False
     overwrite: bool = False
+    reads: tuple[Path, ...] = ()
+    """Other files the run reads (the aperture kernel): checked, like the models, never to be written."""
 
 
 @dataclass(frozen=True)
@@ -199,8 +202,11 @@ def generate(request: GenerateRequest) -> GenerateResult:
     images = output_paths(request)
     for path, _ in images:
         image_format(path)  # an unknown suffix fails before any work
-    for path in [p for p, _ in images] + extra_paths(request):
-        check_target(path, overwrite=request.overwrite)
+    writes = RunPaths(writes=(*(p for p, _ in images), *extra_paths(request)))
+    check_run_paths(
+        RunPaths(reads=request.reads) + model_reads(request.model, request.depth_model) + writes,
+        overwrite=request.overwrite,
+    )
     device = resolve_device(request.device)
     timings: dict[str, float] = {}
     start = time.perf_counter()

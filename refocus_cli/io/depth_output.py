@@ -1,14 +1,17 @@
-"""Writing the depth a render used: a 16-bit disparity PNG, a colour preview, and a .npy on request."""
+"""Writing the depth a render used: a 16-bit disparity PNG, a colour preview, and a .npy on request.
+
+The paths are known without heavy imports (the commands check them before any work); numpy, Pillow and OpenCV
+load only to write."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from refocus_cli.io.atomic import atomic_output
-from refocus_cli.io.depth_files import DepthMap
+
+if TYPE_CHECKING:
+    from refocus_cli.io.depth_files import DepthMap
 
 
 def depth_paths(output: Path, *, with_npy: bool) -> list[Path]:
@@ -22,6 +25,8 @@ def save_depth(depth: DepthMap, output: Path, *, with_npy: bool, overwrite: bool
     """Write the disparity (65535 = nearest) as 16-bit PNG, a turbo-coloured preview, and optionally .npy
     (float32 disparity in [0, 1]); each file atomically. Returns the paths written."""
     import cv2
+    import numpy as np
+    from PIL import Image
 
     disparity = depth.disparity[0, 0].clamp(0.0, 1.0).numpy()
     paths = depth_paths(output, with_npy=with_npy)

@@ -31,14 +31,12 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from refocus_cli.colour import linear_to_srgb, srgb_to_linear
-from refocus_cli.errors import InputError, OutputError, missing_or_unreadable
+from refocus_cli.errors import InputError, missing_or_unreadable
 from refocus_cli.io.atomic import atomic_output
+from refocus_cli.io.formats import image_format
 
 MAX_PIXELS = 178_956_970
 """Largest image we decode (width * height): Pillow's hard decompression-bomb limit at its default settings."""
-
-FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
-"""Output suffix (lower case) -> Pillow format name."""
 
 SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
 
@@ -341,18 +339,6 @@ def _camera_tags(exif: Image.Exif) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------------------------------- writing
-
-
-def image_format(path: Path) -> str:
-    """Pillow's format name for an output path, from its suffix.
-
-    Raises:
-        OutputError: the suffix is not one of .jpg/.jpeg, .png, .tif/.tiff, .webp.
-    """
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise OutputError(path, f"unknown image format '{suffix}' (use .jpg, .png, .tif or .webp)")
-    return FORMATS[suffix]
 
 
 def output_bit_depth(loaded_bit_depth: int, out_path: Path) -> int:

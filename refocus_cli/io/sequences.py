@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from refocus_cli.errors import InputError, OutputError, SettingsError, missing_or_unreadable
 from refocus_cli.io.atomic import atomic_output
+from refocus_cli.io.run_paths import check_readable_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,10 +88,18 @@ def pattern_numbers(pattern: Path) -> dict[int, Path]:
 
 def sequence_files(path: Path | str) -> list[Path]:
     """The frames of a sequence in order: a folder's image files in natural order, or a pattern's files by number.
+    Each must be a regular file (a FIFO among the frames would hang the reader).
 
     Raises:
-        InputError: no such folder; no frames match.
+        InputError: no such folder; no frames match; a frame that is not a regular file.
     """
+    files = _listed_frames(path)
+    for file in files:
+        check_readable_file(file)
+    return files
+
+
+def _listed_frames(path: Path | str) -> list[Path]:
     if is_pattern(path):
         files = list(pattern_numbers(Path(path)).values())
         if not files:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from refocus_cli.errors import InputError, OutputError, SettingsError, missing_or_unreadable
 from refocus_cli.io.atomic import atomic_output
+from refocus_cli.io.encoders import encoder_formats
 from refocus_cli.io.sequences import SequenceWriter, as_fps, is_pattern, probe_sequence, read_sequence
 
 if TYPE_CHECKING:
@@ -160,6 +161,8 @@ def probe_video(path: Path | str, *, fps: Fraction | float | str | None = None) 
     with _open_input(path) as container:
         stream = _video_stream(path, container)
         first, packets = _first_frame(container, stream, count_packets=not stream.frames)
+        if first is None:
+            raise InputError(path, "has no video frames that can be decoded; nothing to refocus")
         frame_count = stream.frames or packets
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate or as_fps(None)
         time_base = stream.time_base or 1 / rate
@@ -335,18 +338,8 @@ def output_pix_fmt(settings: EncodeSettings, source: VideoInfo) -> str:
     Raises:
         SettingsError: unknown encoder, not a video encoder, or a pixel format the encoder cannot take.
     """
-    import av
-
-    try:
-        codec = av.Codec(settings.codec, "w")
-    except ValueError as exc:
-        raise SettingsError(f"unknown video encoder '{settings.codec}'") from exc
-    if codec.type != "video":
-        raise SettingsError(f"'{settings.codec}' is not a video encoder")
-    formats = [fmt.name for fmt in codec.video_formats or ()]
+    formats = encoder_formats(settings.codec, settings.pix_fmt)
     if settings.pix_fmt:
-        if formats and settings.pix_fmt not in formats:
-            raise SettingsError(f"{settings.codec} cannot encode {settings.pix_fmt} (it takes {', '.join(formats)})")
         return settings.pix_fmt
     if source.pix_fmt.startswith("yuv") and source.pix_fmt in formats:
         return source.pix_fmt

@@ -28,11 +28,10 @@ from refocus_cli.io.video import EncodeSettings, Frame, VideoInfo, open_writer, 
 from refocus_cli.lens import signed_coc_px
 from refocus_cli.render.layered import render_layered
 from refocus_cli.render.planes import settings_for_quality
+from refocus_cli.video.checks import VIDEO_DEPTH_SOURCES, check_video_settings
 
 if TYPE_CHECKING:
     from refocus_cli.video.windows import WindowPlan
-
-VIDEO_DEPTH_SOURCES = ("auto", "file", "model", "defocus", "two-plane")
 
 
 @dataclass(frozen=True)
@@ -268,6 +267,7 @@ def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | 
     from refocus_cli.pipeline import resolve_device
 
     start = time.perf_counter()
+    check_video_settings(request)
     device = resolve_device(request.device)
     info = probe_video(request.input_path, fps=request.sequence_fps)
     depth_info = _check_depth_clip(request, info)
