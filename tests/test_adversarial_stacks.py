@@ -46,7 +46,7 @@ CASES = [
     ("npy-output-exists", "stack --fuse fr/f0.png fr/f1.png -o fr/n.png --save-depth-npy", "fr/n-depth.npy: exists"),
     ("unknown-format", "stack --fuse fr/f0.png fr/f1.png -o fused.gif", "fused.gif: unknown image format"),
     ("output-under-file", "stack --fuse fr/f0.png fr/f1.png -o afile.txt/f.png", "afile.txt is a file"),
-    ("out-dir-is-file", "stack --fuse fr/f0.png fr/f1.png --out-dir afile.txt", "afile.txt is a file"),
+    ("out-dir-is-file", "stack --fuse fr/f0.png fr/f1.png --out-dir afile.txt", "afile.txt: exists and is not a"),
     ("page-holds-photo", "stack photo.png --depth depth.png --format html -o . --overwrite", "would write where"),
     ("frames-hold-depth", "stack photo.png --depth depths/photo.png --format png -o depths --overwrite", "would"),
     ("gif-is-depth", "stack photo.png --depth depth.png --format gif -o depth.png --overwrite", "depth.png: would"),

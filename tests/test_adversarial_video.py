@@ -66,6 +66,8 @@ CASES = [
     ("frames-into-their-folder-2", "video frames -o frames/ --overwrite", "frames: would write where this run"),
     ("exists", "video clip.mp4 -o exists.mp4", "exists.mp4: exists; pass --overwrite"),
     ("unknown-container", "video clip.mp4 -o out.xyz", "out.xyz: unknown video format '.xyz'"),
+    ("missing-folder", "video clip.mp4 -o nowhere/out.mp4", "nowhere/out.mp4: folder does not exist"),
+    ("missing-frames-parent", "video clip.mp4 -o nowhere/deep/", "nowhere/deep: folder does not exist"),
     ("under-a-file", "video clip.mp4 -o afile.txt/out.mp4", "afile.txt is a file, not a folder"),
     ("missing-clip", "video nothing.mp4 -o out.mp4", "nothing.mp4: no such file"),
     ("bad-depth-kind", "video clip.mp4 -o out.mp4 --depth-kind bogus", "--depth-kind must be one of disparity, depth"),

@@ -327,7 +327,7 @@ def image_command(
     check_run_paths(
         input_reads(sources, depth, forced_source is not None)
         + model_reads(model, pick(depth_model, defaults.depth_model), kernel, config)
-        + RunPaths(writes=tuple(writes)),
+        + RunPaths(writes=tuple(writes), new_folders=(out_dir,) if out_dir else ()),
         overwrite=overwrite,
         check_reads=False,
     )

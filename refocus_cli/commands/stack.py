@@ -132,6 +132,7 @@ def stack_command(
         + RunPaths(
             writes=() if whole_folders else tuple(outputs.values()),
             write_folders=tuple(outputs.values()) if whole_folders else (),
+            new_folders=(out_dir,) if out_dir else (),
         ),
         overwrite=overwrite,
         check_reads=False,
@@ -207,7 +208,12 @@ def fuse_frames(
     if problems:
         raise StackInputError(problems)
     extras = depth_paths(output, with_npy=save_depth_npy) if save_depth or save_depth_npy else []
-    check_run_paths(RunPaths(reads=tuple(frames), writes=(output, *extras)), overwrite=overwrite, check_reads=False)
+    made = (out_dir,) if out_dir else ()
+    check_run_paths(
+        RunPaths(reads=tuple(frames), writes=(output, *extras), new_folders=made),
+        overwrite=overwrite,
+        check_reads=False,
+    )
     if out_dir is not None:
         make_folder(out_dir)
     request = FuseRequest(tuple(frames), output, save_depth, save_depth_npy, far_first, overwrite)

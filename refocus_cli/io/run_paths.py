@@ -31,6 +31,8 @@ class RunPaths:
         write_folders: folders written whole (a page, a PNG stack): refused when they exist, unless overwrite.
         fill_folders: folders made or written into file by file (frame outputs, datasets, checkpoints), which
             may exist: their writers decide what an existing one means (resume, overwrite).
+        new_folders: folders the run makes, with their parents, before it writes (`--out-dir`); any other
+            output's folder must exist already.
     """
 
     reads: tuple[Path, ...] = ()
@@ -38,6 +40,7 @@ class RunPaths:
     writes: tuple[Path, ...] = ()
     write_folders: tuple[Path, ...] = ()
     fill_folders: tuple[Path, ...] = ()
+    new_folders: tuple[Path, ...] = ()
 
     def __add__(self, other: RunPaths) -> RunPaths:
         return RunPaths(
@@ -46,6 +49,7 @@ class RunPaths:
             self.writes + other.writes,
             self.write_folders + other.write_folders,
             self.fill_folders + other.fill_folders,
+            self.new_folders + other.new_folders,
         )
 
 
@@ -107,6 +111,16 @@ def check_run_paths(paths: RunPaths, *, overwrite: bool, check_reads: bool = Tru
             check_readable_file(path)
         for folder in paths.read_folders:
             check_readable_folder(folder)
+    for folder in paths.new_folders:
+        check_writable(folder, overwrite=True, is_folder=True)
+    made = [resolved(folder) for folder in paths.new_folders]
+    for path in [*paths.writes, *paths.write_folders, *paths.fill_folders]:
+        parent = resolved(path).parent
+        if not os.path.isdir(parent) and not any(parent == m or _inside(parent, m) for m in made):
+            anchor = _nearest_existing(parent)
+            if not anchor.is_dir():
+                raise OutputError(path, f"cannot be made: {anchor} is a file, not a folder")
+            raise OutputError(path, "folder does not exist")
     read_files = {resolved(p): p for p in paths.reads}
     read_folders = [(resolved(p), p) for p in paths.read_folders]
     seen: dict[Path, Path] = {}
