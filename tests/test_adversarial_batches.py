@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from adversarial import run_cli, snapshot_hashes, write_depth, write_photo
 
 

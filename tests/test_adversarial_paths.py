@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from adversarial import (
     assert_one_error_line,
     read_only_folder,
@@ -72,7 +71,11 @@ def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
 
 CASES: list[tuple[str, str, str]] = [
     # (id, arguments, what the one line must say); every case exits 1 and changes nothing.
-    ("depth-is-output", "image base.png --depth base-depth.png -o base-depth.png --overwrite", "base-depth.png: would overwrite"),
+    (
+        "depth-is-output",
+        "image base.png --depth base-depth.png -o base-depth.png --overwrite",
+        "base-depth.png: would overwrite",
+    ),
     (
         "saved-depth-is-depth-input",
         "image base.png --depth out-depth.png -o out.png --save-depth --overwrite",
@@ -90,7 +93,11 @@ CASES: list[tuple[str, str, str]] = [
     ),
     ("symlink-to-input", "image base.png --depth depth.png -o link.png --overwrite", "(base.png: the same file)"),
     ("dotdot-to-input", "image base.png --depth depth.png -o sub/../base.png --overwrite", "base.png"),
-    ("dotdot-to-depth", "image base.png --depth sub/../depth.png -o depth.png --overwrite", "depth.png: would overwrite"),
+    (
+        "dotdot-to-depth",
+        "image base.png --depth sub/../depth.png -o depth.png --overwrite",
+        "depth.png: would overwrite",
+    ),
     ("config-is-output", "image base.png --depth depth.png --config cfg.png -o cfg.png --overwrite", "cfg.png: would"),
     ("exists-without-overwrite", "image base.png --depth depth.png -o exists.png", "exists.png: exists; pass"),
     ("saved-depth-exists", "image base.png --depth depth.png -o out.png --save-depth", "out-depth.png: exists"),
@@ -161,6 +168,7 @@ def test_read_only_outputs_are_one_line(
         before = snapshot_hashes(workspace)
         code, out, err = run_cli(*args(folder).split(), cwd=workspace)
         assert code == 1, err
+        assert out == ""
         assert_one_error_line(err, message)
         assert snapshot_hashes(workspace) == before
 
@@ -168,8 +176,12 @@ def test_read_only_outputs_are_one_line(
 def test_overwrite_still_replaces_a_plain_output(workspace: Path) -> None:
     """The rule refuses only what the run reads: an ordinary existing output is replaced with --overwrite."""
     before = snapshot_hashes(workspace)
-    code, _, err = run_cli("image", "base.png", "--depth", "depth.png", "-o", "exists.png", "--overwrite", cwd=workspace)
+    code, _, err = run_cli(
+        "image", "base.png", "--depth", "depth.png", "-o", "exists.png", "--overwrite", cwd=workspace
+    )
     assert code == 0, err
     after = snapshot_hashes(workspace)
     assert after["exists.png"] != before["exists.png"]
-    assert {k: v for k, v in after.items() if k != "exists.png"} == {k: v for k, v in before.items() if k != "exists.png"}
+    assert {k: v for k, v in after.items() if k != "exists.png"} == {
+        k: v for k, v in before.items() if k != "exists.png"
+    }

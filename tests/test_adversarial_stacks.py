@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from adversarial import assert_one_error_line, run_cli, snapshot_hashes, write_depth, write_photo
 
 
@@ -72,6 +71,7 @@ def test_bad_stacks_are_one_line_and_change_nothing(
     before = snapshot_hashes(frames)
     code, out, err = run_cli(*args.split(), cwd=frames)
     assert code == 1, err
+    assert out == ""
     assert_one_error_line(err, message)
     assert snapshot_hashes(frames) == before
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from adversarial import assert_one_error_line, run_cli, snapshot_hashes, write_kernel, write_photo
 
 
@@ -104,5 +103,6 @@ def test_bad_clips_are_one_line_and_change_nothing(
     before = snapshot_hashes(clips)
     code, out, err = run_cli(*args.split(), cwd=clips)
     assert code == 1, err
+    assert out == ""
     assert_one_error_line(err, message)
     assert snapshot_hashes(clips) == before
