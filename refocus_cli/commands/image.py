@@ -340,6 +340,10 @@ def image_command(
         from refocus_cli.learned.engine import resolve_checkpoint
 
         resolve_checkpoint(model)  # a missing checkpoint too
+    if forced_source == "model":  # and a forced depth model that cannot be had (nothing is downloaded yet)
+        from refocus_cli.registry.resolve import resolve_model
+
+        resolve_model(pick(depth_model, defaults.depth_model), "depth", offline=offline, download=True)
     shape = aperture_from(aperture_name, blades_count, pick(rotation, defaults.rotation), pick(aspect, defaults.aspect))
     boost = HighlightSettings(
         boost=pick(highlights, defaults.highlights),

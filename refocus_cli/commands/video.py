@@ -194,6 +194,10 @@ def video_command(
         from refocus_cli.learned.engine import resolve_checkpoint
 
         resolve_checkpoint(model)  # a missing checkpoint is one line before any frame is read
+    if depth == "model":  # so is a forced depth model that cannot be had
+        from refocus_cli.registry.resolve import resolve_model
+
+        resolve_model(depth_model or DEFAULT_DEPTH_MODEL, "depth", offline=offline, download=True)
 
     request = VideoRequest(
         input_path=clip,
