@@ -187,7 +187,7 @@ def video_command(
     )
 
     from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
-    from refocus_cli.io.video import EncodeSettings
+    from refocus_cli.io.video_types import EncodeSettings
     from refocus_cli.video.pipeline import VideoRequest, refocus_video
 
     if engine is Engine.learned:

@@ -22,7 +22,7 @@ from refocus_cli.io.run_paths import check_readable_file
 if TYPE_CHECKING:
     import numpy as np
 
-    from refocus_cli.io.video import Frame, VideoInfo
+    from refocus_cli.io.video_types import Frame, VideoInfo
 
 DEFAULT_FPS = Fraction(24)
 """Frame rate of a sequence when the caller gives none."""
@@ -143,7 +143,7 @@ def probe_sequence(path: Path | str, *, fps: Fraction | float | str | None = Non
     Raises:
         InputError: no frames; a file is not an image or differs in size from the first.
     """
-    from refocus_cli.io.video import VideoInfo
+    from refocus_cli.io.video_types import VideoInfo
 
     files = sequence_files(path)
     rate = as_fps(fps)
@@ -174,7 +174,7 @@ def read_sequence(path: Path | str, *, start: int = 0, fps: Fraction | float | s
     Raises:
         InputError: no frames; a file is unreadable, not an image, or differs in size from the first.
     """
-    from refocus_cli.io.video import Frame
+    from refocus_cli.io.video_types import Frame
 
     files = sequence_files(path)
     rate = as_fps(fps)
