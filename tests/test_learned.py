@@ -17,7 +17,7 @@ from refocus_cli.learned.losses import stacking_loss
 from refocus_cli.learned.model import RefocusModel
 from refocus_cli.learned.pipeline import RefocusPipeline
 from refocus_cli.learned.train import TrainRequest, load_pipeline, train
-from refocus_cli.stack.stacking import blend_stack, in_focus_masks
+from refocus_cli.render.stacking import blend_stack, in_focus_masks
 
 TINY = {"block_out_channels": [8, 16], "norm_num_groups": 4}
 

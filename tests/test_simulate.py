@@ -24,9 +24,9 @@ from typer.testing import CliRunner
 
 from refocus_cli.cli import app
 from refocus_cli.io.images import read_image
+from refocus_cli.render.stacking import blend_stack
 from refocus_cli.simulate.settings import SimulationSettings, settings_from_record
 from refocus_cli.simulate.sources import assign_splits, find_photos, plan_scenes, split_counts
-from refocus_cli.stack.stacking import blend_stack
 
 SMALL = """
 [scene]

@@ -19,7 +19,7 @@ from refocus_cli.colour import linear_to_srgb
 from refocus_cli.metrics import psnr
 from refocus_cli.render.reference import render_reference
 from refocus_cli.render.scenes import random_layered_scene
-from refocus_cli.stack.stacking import blend_stack, in_focus_masks
+from refocus_cli.render.stacking import blend_stack, in_focus_masks
 from refocus_cli.stack.sweep import sweep_focus_disparities
 
 REQUIRE_BROWSER = "REFOCUS_REQUIRE_BROWSER"

@@ -7,7 +7,7 @@ disparity; it returns [N,3,H,W] linear light on the input's device. `physics` is
 
 The learned engine: a checkpoint folder is one with a `model_index.json` (the diffusers `save_pretrained`
 layout), given by `--model` (a folder or a registered refocus model's name, found by the registry's loader) or
-found under `models/`; `refocus_cli.learned.bench_engine` wraps it as an engine named "learned" with
+found under `models/`; `learned_engine` wraps it as an engine named "learned" with
 `checkpoint` set (so that a speed child can load it again). Its rows then join every table where the physics
 engine has one; without a checkpoint one note says the rows are skipped, and no row is made up.
 """
@@ -89,9 +89,7 @@ def learned_engines(model: Path | None, device: str, models_dir: Path = MODELS_D
     checkpoint = find_checkpoint(model, models_dir)
     if checkpoint is None:
         return [], [NO_CHECKPOINT_NOTE]
-    from refocus_cli.learned import bench_engine
-
-    return [bench_engine(checkpoint, device)], []
+    return [learned_engine(checkpoint, device)], []
 
 
 def engine_named(name: str, checkpoint: Path | None, device: str) -> Engine:
@@ -104,3 +102,16 @@ def engine_named(name: str, checkpoint: Path | None, device: str) -> Engine:
     if not engines or engines[0].name != name:
         raise SettingsError(f"no engine named {name!r}: {'; '.join(notes) or 'unknown'}")
     return engines[0]
+
+
+def learned_engine(checkpoint: Path, device: str) -> Engine:
+    """The learned engine from `checkpoint`, named "learned" (its checkpoint kept, so a speed child reloads it)."""
+    import torch
+
+    from refocus_cli.learned.engine import learned_render
+
+    def render(image: torch.Tensor, disparity: torch.Tensor, focus: float, blur_k_px: float) -> torch.Tensor:
+        out = learned_render(image, disparity, focus, blur_k_px, model=checkpoint, device=torch.device(device))
+        return out.to(image.device)
+
+    return Engine("learned", render, checkpoint)

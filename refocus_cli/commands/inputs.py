@@ -7,12 +7,8 @@ import os
 from pathlib import Path
 
 from refocus_cli.errors import InputError, OutputError, RefocusError, SettingsError
+from refocus_cli.io.formats import DEPTH_SUFFIXES, IMAGE_SUFFIXES, READ_ONLY_SUFFIXES
 from refocus_cli.io.run_paths import RunPaths, check_readable_file, resolved, unique
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic"})
-READ_ONLY_SUFFIXES = {".heic": ".jpg"}
-"""Input formats we do not write -> the extension their outputs get when --format does not say."""
-DEPTH_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".pfm")
 
 
 def expand_inputs(items: list[str]) -> list[Path]:

@@ -1,4 +1,5 @@
-"""Still-image output formats by suffix (no heavy imports: the commands check outputs before any work)."""
+"""Still-image formats by suffix: what is read as a photo or depth file, and what is written (no heavy imports:
+the commands check outputs before any work)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ from pathlib import Path
 
 from refocus_cli.errors import OutputError
 
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic"})
+"""Photos the commands take (folders are searched for these)."""
+READ_ONLY_SUFFIXES = {".heic": ".jpg"}
+"""Input formats we do not write -> the extension their outputs get when --format does not say."""
+DEPTH_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".pfm")
+"""Depth files, in the order a depth folder is searched for `<stem>.*`."""
 FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 """Output suffix (lower case) -> Pillow format name."""
 

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from refocus_cli.errors import InputError
+from refocus_cli.io.dataset_layout import DATASET_RECORD, MANIFEST
 from refocus_cli.learned.prior import physics_prior
-from refocus_cli.simulate.dataset import DATASET_RECORD, MANIFEST
 
 
 def read_png(path: Path) -> torch.Tensor:

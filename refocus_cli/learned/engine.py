@@ -47,7 +47,7 @@ def resolve_checkpoint(model: str | Path | None) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _loaded(path: str, device: str) -> object:
-    from refocus_cli.learned.train import load_pipeline
+    from refocus_cli.learned.pipeline import load_pipeline
 
     try:
         return load_pipeline(Path(path)).to(device)

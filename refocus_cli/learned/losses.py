@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from refocus_cli.stack.stacking import blend_stack
+from refocus_cli.render.stacking import blend_stack
 
 
 def reconstruction_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ not depend on the tiles. On CUDA the model runs in bfloat16 (or float16), on the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -163,3 +164,11 @@ class RefocusPipeline(DiffusionPipeline):
             clean = self.model(photo, delta, k, noisy=sample, timestep=timestep, prior=prior)
             sample = scheduler.step(clean.float(), t, sample, return_dict=False)[0]
         return sample
+
+
+def load_pipeline(folder: Path | str) -> RefocusPipeline:
+    """A saved RefocusPipeline (diffusers layout), on the CPU in float32 (quietly: no loading bar)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
+    return RefocusPipeline.from_pretrained(str(folder), low_cpu_mem_usage=False)

@@ -32,7 +32,7 @@ from refocus_cli.io.atomic import atomic_folder, atomic_output
 from refocus_cli.learned.data import PairDataset, StackDataset
 from refocus_cli.learned.losses import reconstruction_loss, stacking_loss
 from refocus_cli.learned.model import RefocusModel
-from refocus_cli.learned.pipeline import RefocusPipeline, autocast_for
+from refocus_cli.learned.pipeline import RefocusPipeline, autocast_for, load_pipeline
 from refocus_cli.metrics import psnr
 
 PIPELINE_FOLDER = "pipeline"
@@ -277,11 +277,3 @@ def _load_checkpoint(out: Path) -> tuple[RefocusPipeline, dict[str, Any]]:
     pipeline = load_pipeline(out / PIPELINE_FOLDER)
     state = torch.load(out / STATE_FILE, weights_only=False)
     return pipeline, state
-
-
-def load_pipeline(folder: Path) -> RefocusPipeline:
-    """A saved RefocusPipeline (diffusers layout), on the CPU in float32 (quietly: no loading bar)."""
-    from diffusers.utils import logging as diffusers_logging
-
-    diffusers_logging.disable_progress_bar()
-    return RefocusPipeline.from_pretrained(str(folder), low_cpu_mem_usage=False)

@@ -28,14 +28,12 @@ from typing import Any
 from refocus_cli import __version__
 from refocus_cli.errors import OutputError, SettingsError
 from refocus_cli.io.atomic import atomic_folder, atomic_output
+from refocus_cli.io.dataset_layout import DATASET_RECORD, MANIFEST, SCENES
 from refocus_cli.simulate.scene import SCENE_RECORD, SceneFiles
 from refocus_cli.simulate.settings import SimulationSettings
 from refocus_cli.simulate.sources import SPLITS, SceneSpec
 
 DATASET_FORMAT = "refocus-simulate/1"
-DATASET_RECORD = "dataset.json"
-MANIFEST = "manifest.jsonl"
-SCENES = "scenes"
 IDENTITY_KEYS = ("format", "source", "seed", "count", "settings")
 """dataset.json keys that must match for `--resume` to finish a dataset."""
 

@@ -31,9 +31,9 @@ from refocus_cli.lens import CameraSettings, signed_coc_px
 from refocus_cli.render.layered import render_layered
 from refocus_cli.render.reference import aperture_samples_for, render_reference
 from refocus_cli.render.scenes import LayeredScene, random_layered_scene
+from refocus_cli.render.stacking import blend_stack, in_focus_masks
 from refocus_cli.simulate.settings import SimulationSettings
 from refocus_cli.simulate.sources import SceneSpec
-from refocus_cli.stack.stacking import blend_stack, in_focus_masks
 
 SCENE_RECORD = "scene.json"
 """The file in each scene folder that holds its manifest rows; it is written last, inside the folder's rename."""

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from refocus_cli.commands.inputs import DEPTH_SUFFIXES, IMAGE_SUFFIXES
 from refocus_cli.errors import InputError, SettingsError
+from refocus_cli.io.formats import DEPTH_SUFFIXES, IMAGE_SUFFIXES
 from refocus_cli.simulate.settings import SplitSettings
 
 PROCEDURAL = "procedural"
