@@ -340,7 +340,8 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
         raise OutputError(request.output_path, "would overwrite an input; choose another output name")
     loaded = read_image(request.input_path)
     request, photo_rule = with_photo_focus(request, loaded)
-    depth, notes = load_depth(request, loaded)
+    depth, depth_notes = load_depth(request, loaded)
+    notes = [*loaded.notes, *depth_notes]  # EXIF fields ignored as malformed, then how the depth was found
     request = with_recorded_lens(request, loaded, depth, notes)
     request, auto_rule = with_depth_focus(request, loaded, depth)
     timings["read"] = _now() - start
