@@ -277,7 +277,10 @@ def coc_map(
     if request.camera.focus_distance_m is None and (request.focus != FocusSpec() or partial.focus_distance_m is None):
         focus_m = metric_focus_distance(depth.metric_depth_m, request.focus, request.input_path)
         partial = partial.overridden_by(PartialCamera(focus_distance_m=focus_m))
-    camera = partial.complete()
+    try:
+        camera = partial.complete()
+    except SettingsError as error:  # the photo's EXIF had its part in the settings: name the photo
+        raise SettingsError(f"{request.input_path}: {error}") from error
     coc = physical_signed_coc_px(depth.metric_depth_m, camera, loaded.width)
     return coc, focus_disparity, rule, camera
 
