@@ -106,8 +106,10 @@ class LoadedImage:
 
 
 @contextmanager
-def open_image(path: Path) -> Iterator[Image.Image]:
+def open_image(path: Path, *, max_pixels: int = MAX_PIXELS) -> Iterator[Image.Image]:
     """Open `path` with Pillow and decode it fully, turning every failure into an `InputError`.
+
+    `max_pixels` (width * height, at most `MAX_PIXELS`) is checked from the header, before decoding.
 
     Raises:
         InputError: "no such file", "is a folder", "permission denied", "not an image (or a format we cannot
@@ -122,9 +124,9 @@ def open_image(path: Path) -> Iterator[Image.Image]:
         warnings.simplefilter("ignore")
         img = _open_or_raise(path)
     with img:
-        pixels = img.width * img.height
-        if pixels > MAX_PIXELS:
-            raise InputError(path, f"image has {pixels} pixels, over the limit of {MAX_PIXELS}")
+        pixels, limit = img.width * img.height, min(max_pixels, MAX_PIXELS)
+        if pixels > limit:
+            raise InputError(path, f"image has {pixels} pixels, over the limit of {limit}")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # as above: the tiles' own bomb check, metadata read late
@@ -172,17 +174,18 @@ def _bomb_problem(exc: Exception) -> str:
     return "image is too large to decode safely"
 
 
-def read_image(path: Path) -> LoadedImage:
+def read_image(path: Path, *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Read a still image as linear light, with its EXIF orientation applied and its metadata.
 
     Modes 1, L, LA, P, PA, RGB, RGBA, CMYK and YCbCr become 8-bit RGB (alpha dropped); 16-bit grey (I;16*, I)
     and 16-bit colour PNG/TIFF stay 16-bit. Grey images become three equal channels.
 
     Raises:
-        InputError: as `open_image`, and "unsupported mode X" for other pixel formats (float, LAB, ...).
+        InputError: as `open_image` (`max_pixels` is its cap), and "unsupported mode X" for other pixel formats
+            (float, LAB, ...).
     """
     path = Path(path)
-    with open_image(path) as img:
+    with open_image(path, max_pixels=max_pixels) as img:
         pixels, bit_depth = _decode_pixels(path, img)
         fields = read_exif_fields(path, img)  # a malformed field is ignored, with a note
         return LoadedImage(
