@@ -65,15 +65,16 @@ def _exif_subject_point(path: Path, size_hw: tuple[int, int]) -> AutoFocus | Non
 
     from refocus_cli.io.exif_fields import photo_orientation
 
-    try:
-        with warnings.catch_warnings(), Image.open(path) as img:  # reads the header only
-            warnings.simplefilter("ignore")  # malformed EXIF: `read_image` has noted it
-            exif = img.getexif()
-            stored_w, stored_h = img.size
-            sub_ifd = exif.get_ifd(EXIF_IFD)
-            orientation = photo_orientation(path, img)  # the orientation `read_image` applied
-    except Exception:  # unreadable metadata is no focal point; the pixels are read (and judged) elsewhere
-        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # malformed metadata: `read_image` has noted what matters
+        try:
+            with Image.open(path) as img:  # reads the header only
+                exif = img.getexif()
+                stored_w, stored_h = img.size
+                sub_ifd = exif.get_ifd(EXIF_IFD)
+                orientation = photo_orientation(path, img)  # the orientation `read_image` applied
+        except Exception:  # unreadable metadata is no focal point; the pixels are read (and judged) elsewhere
+            return None
     for tag, name in ((SUBJECT_AREA, "SubjectArea"), (SUBJECT_LOCATION, "SubjectLocation")):
         values = _numbers(sub_ifd.get(tag))
         if values is None or len(values) not in (2, 3, 4):
