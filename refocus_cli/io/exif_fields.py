@@ -76,7 +76,8 @@ def read_exif_fields(path: Path, img: Image.Image) -> ExifFields:
     if isinstance(raw, bytes):  # parsed afresh for its notes: Pillow parsed it while opening, warnings unheard
         _guarded(path, "EXIF", lambda: Image.Exif().load(raw), None, notes, whole=True)
     exif = exif_of(path, img, notes)
-    sub_ifd = _guarded(path, "EXIF sub-IFD", lambda: dict(exif.get_ifd(EXIF_IFD)), {}, notes, whole=True)
+    empty: dict[int, Any] = {}
+    sub_ifd = _guarded(path, "EXIF sub-IFD", lambda: dict(exif.get_ifd(EXIF_IFD)), empty, notes, whole=True)
     camera_tags: dict[str, float] = {}
     for tag, name in CAMERA_TAGS.items():
         source: Mapping[int, Any] = sub_ifd if tag in sub_ifd else exif
