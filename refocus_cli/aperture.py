@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
 
-from refocus_cli.errors import SettingsError
+from refocus_cli.errors import InputError, SettingsError
 
 ApertureKind = Literal["disc", "polygon", "custom"]
+MAX_KERNEL_SIDE_PX = 1024
+"""Largest custom aperture image, per side: it is resampled for every kernel, and a lens opening needs no more."""
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,49 @@ class ApertureShape:
         if not (0.1 <= self.aspect <= 10.0):
             raise SettingsError(f"--aspect must be between 0.1 and 10, got {self.aspect}")
         if self.kind == "custom":
-            if self.custom is None or self.custom.ndim != 2:
-                raise SettingsError("a custom aperture needs a 2-D kernel image")
-            if float(self.custom.min()) < 0 or float(self.custom.sum()) <= 0:
-                raise SettingsError("a custom aperture image must be non-negative and not all black")
+            problem = custom_kernel_problem(self.custom)
+            if problem is not None:
+                raise SettingsError(f"a custom aperture {problem}")
+
+
+def custom_kernel_problem(kernel: torch.Tensor | None) -> str | None:
+    """Why `kernel` cannot be a custom aperture ("needs ...", "image is ..."), or None when it can.
+
+    >>> custom_kernel_problem(torch.zeros(3, 3))
+    'image is all black: no light passes the opening'
+    """
+    if kernel is None or kernel.ndim != 2 or kernel.numel() == 0:
+        return "needs a 2-D kernel image"
+    h, w = kernel.shape
+    if max(h, w) > MAX_KERNEL_SIDE_PX:
+        return f"image is {w}x{h} pixels, over the limit of {MAX_KERNEL_SIDE_PX}x{MAX_KERNEL_SIDE_PX}"
+    if not bool(torch.isfinite(kernel).all()):
+        return "image has NaN or infinite values"
+    if float(kernel.min()) < 0:
+        return "image has negative values"
+    if float(kernel.sum()) <= 0:
+        return "image is all black: no light passes the opening"
+    return None
+
+
+def kernel_from_file(path: Path) -> torch.Tensor:
+    """A custom aperture image file as [h, w] weights: its linear light, channels averaged (bright = open).
+
+    The size is checked from the file's header before it is decoded.
+
+    Raises:
+        InputError: naming the file: unreadable or not an image (as `read_image`), larger than
+            MAX_KERNEL_SIDE_PX on a side, all black.
+    """
+    from refocus_cli.io.images import read_image
+
+    path = Path(path)
+    limit = MAX_KERNEL_SIDE_PX * MAX_KERNEL_SIDE_PX
+    kernel = read_image(path, max_pixels=limit).linear[0].mean(dim=0)  # no decode over `limit` pixels
+    problem = custom_kernel_problem(kernel)
+    if problem is not None:
+        raise InputError(path, f"aperture {problem}")
+    return kernel
 
 
 def _unit_axes(u: torch.Tensor, v: torch.Tensor, shape: ApertureShape) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,7 +27,7 @@ WORK_SIDE_PX = 256
 NEAR_FRACTION = 0.35
 MIN_AREA_FRACTION = 0.005
 CENTRE_SIGMA = 0.35
-EXIF_IFD, ORIENTATION = 0x8769, 0x0112
+EXIF_IFD = 0x8769
 SUBJECT_AREA, SUBJECT_LOCATION, PIXEL_X, PIXEL_Y = 0x9214, 0xA214, 0xA002, 0xA003
 
 
@@ -59,16 +59,22 @@ def _gfocus_point(path: Path, size_hw: tuple[int, int]) -> AutoFocus | None:
 
 def _exif_subject_point(path: Path, size_hw: tuple[int, int]) -> AutoFocus | None:
     """The centre of EXIF SubjectArea (else SubjectLocation) in displayed pixels; None when absent or odd."""
+    import warnings
+
     from PIL import Image
 
-    try:
-        with Image.open(path) as img:  # reads the header only
-            exif = img.getexif()
-            stored_w, stored_h = img.size
-            sub_ifd = exif.get_ifd(EXIF_IFD)
-            orientation = int(exif.get(ORIENTATION, 1) or 1)
-    except Exception:  # unreadable metadata is no focal point; the pixels are read (and judged) elsewhere
-        return None
+    from refocus_cli.io.exif_fields import photo_orientation
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # malformed metadata: `read_image` has noted what matters
+        try:
+            with Image.open(path) as img:  # reads the header only
+                exif = img.getexif()
+                stored_w, stored_h = img.size
+                sub_ifd = exif.get_ifd(EXIF_IFD)
+                orientation = photo_orientation(path, img)  # the orientation `read_image` applied
+        except Exception:  # unreadable metadata is no focal point; the pixels are read (and judged) elsewhere
+            return None
     for tag, name in ((SUBJECT_AREA, "SubjectArea"), (SUBJECT_LOCATION, "SubjectLocation")):
         values = _numbers(sub_ifd.get(tag))
         if values is None or len(values) not in (2, 3, 4):

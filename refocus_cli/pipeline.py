@@ -270,7 +270,10 @@ def coc_map(
     if request.camera.focus_distance_m is None and (request.focus != FocusSpec() or partial.focus_distance_m is None):
         focus_m = metric_focus_distance(depth.metric_depth_m, request.focus, request.input_path)
         partial = partial.overridden_by(PartialCamera(focus_distance_m=focus_m))
-    camera = partial.complete()
+    try:
+        camera = partial.complete()
+    except SettingsError as error:  # the photo's EXIF had its part in the settings: name the photo
+        raise SettingsError(f"{request.input_path}: {error}") from error
     coc = physical_signed_coc_px(depth.metric_depth_m, camera, loaded.width)
     return coc, focus_disparity, rule, camera
 
@@ -342,7 +345,8 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
     check_run_paths(request_paths(request), overwrite=request.overwrite)
     loaded = read_image(request.input_path)
     request, photo_rule = with_photo_focus(request, loaded)
-    depth, notes = load_depth(request, loaded)
+    depth, depth_notes = load_depth(request, loaded)
+    notes = [*loaded.notes, *depth_notes]  # EXIF fields ignored as malformed, then how the depth was found
     request = with_recorded_lens(request, loaded, depth, notes)
     request, auto_rule = with_depth_focus(request, loaded, depth)
     timings["read"] = _now() - start

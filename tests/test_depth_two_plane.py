@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -58,3 +59,20 @@ def test_segmentation_finds_the_subject_under_the_point(tmp_path: Path) -> None:
     assert inside > 0.9 and outside.max() < 0.9  # the subject is the nearest plane
     top, bottom = disparity[:10][~subject[:10]].mean(), disparity[-10:][~subject[-10:]].mean()
     assert top < bottom  # the background recedes towards the top
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (1, 2), (2, 1), (3, 3), (5, 7)])
+def test_tiny_photo_gets_a_two_plane_depth_of_its_size(hw: tuple[int, int]) -> None:
+    depth = two_plane_depth(torch.rand(1, 3, *hw), SubjectHint((0.0, 0.0)))
+    assert depth.disparity.shape == (1, 1, *hw) and bool(torch.isfinite(depth.disparity).all())
+
+
+def test_grabcut_without_a_colour_model_takes_its_box(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cv2
+
+    def refuse(*args: object) -> None:
+        raise cv2.error("no samples")
+
+    monkeypatch.setattr(cv2, "grabCut", refuse)
+    depth = two_plane_depth(torch.rand(1, 3, 20, 30), SubjectHint((15.0, 10.0)))
+    assert depth.disparity.shape == (1, 1, 20, 30) and float(depth.disparity[0, 0, 10, 15]) == 1.0

@@ -99,10 +99,9 @@ def aperture_from(name: str | None, blades: int | None, rotation: float, aspect:
         return ApertureShape("disc", rotation_deg=rotation, aspect=aspect)
     if name == "polygon":
         return ApertureShape("polygon", blades=pick(blades, DEFAULT_BLADES), rotation_deg=rotation, aspect=aspect)
-    from refocus_cli.io.images import read_image
+    from refocus_cli.aperture import kernel_from_file
 
-    kernel = read_image(Path(name)).linear[0].mean(dim=0)
-    return ApertureShape("custom", rotation_deg=rotation, aspect=aspect, custom=kernel)
+    return ApertureShape("custom", rotation_deg=rotation, aspect=aspect, custom=kernel_from_file(Path(name)))
 
 
 def aperture_choice(

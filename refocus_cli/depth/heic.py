@@ -39,6 +39,8 @@ HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b
 UNIFORM_INVERSE_Z, UNIFORM_DISPARITY, UNIFORM_Z, NON_UNIFORM_DISPARITY = 0, 1, 2, 3
 """`HeifDepthRepresentationType` values (ISO/IEC 23008-2 depth representation information)."""
 _ORIENTATION = 0x0112
+_INTEGER_TYPES = {3: "H", 4: "I", 6: "b", 8: "h", 9: "i"}
+"""TIFF field types Pillow reads as one integer (SHORT, LONG, SBYTE, SSHORT, SLONG) -> struct codes."""
 _HEIF_ERRORS = (OSError, ValueError, SyntaxError, RuntimeError, EOFError)
 """What pillow-heif raises for unreadable, corrupt or unsupported files (see `pillow_heif.open_heif`)."""
 
@@ -168,8 +170,12 @@ def exif_orientation(exif: bytes | None) -> int:
     (ifd,) = struct.unpack_from(order + "I", tiff, 4)
     (count,) = struct.unpack_from(order + "H", tiff, ifd) if ifd + 2 <= len(tiff) else (0,)
     for position in range(ifd + 2, min(ifd + 2 + 12 * count, len(tiff) - 11), 12):
-        tag, _, _, value = struct.unpack_from(order + "HHIH", tiff, position)
-        if tag == _ORIENTATION:
+        tag, kind, values = struct.unpack_from(order + "HHI", tiff, position)
+        if tag == _ORIENTATION:  # one integer, of any integer type (as Pillow reads it for the photo), or 1
+            code = _INTEGER_TYPES.get(kind)
+            if code is None or values != 1:
+                return 1
+            (value,) = struct.unpack_from(order + code, tiff, position + 8)
             return value if 1 <= value <= 8 else 1
     return 1
 

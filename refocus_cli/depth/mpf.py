@@ -165,9 +165,9 @@ def mp_entries(path: Path, tiff: bytes, tiff_start: int, file_size: int) -> list
         file_size: the file's length in bytes.
 
     Raises:
-        InputError: no byte-order mark, an IFD or MPEntry outside the segment, no MPEntry, a count that
-            disagrees with NumberOfImages or is over MAX_MP_IMAGES, an image outside the file or over
-            MAX_IMAGE_BYTES.
+        InputError: no byte-order mark, an IFD or MPEntry outside the segment, no MPEntry or one that is not
+            bytes, a count that disagrees with NumberOfImages or is over MAX_MP_IMAGES, an image outside the
+            file or over MAX_IMAGE_BYTES.
     """
     if tiff[:4] not in (b"II*\x00", b"MM\x00*") or len(tiff) < 8:
         raise InputError(path, "corrupt MPF index: it does not start with a TIFF header")
@@ -178,12 +178,16 @@ def mp_entries(path: Path, tiff: bytes, tiff_start: int, file_size: int) -> list
     (count,) = struct.unpack_from(order + "H", tiff, ifd)
     if ifd + 2 + 12 * count > len(tiff):
         raise InputError(path, f"corrupt MPF index: its IFD of {count} entries runs past the end of its segment")
-    fields = {}
+    fields, types = {}, {}
     for position in range(ifd + 2, ifd + 2 + 12 * count, 12):
-        tag, _, length, value = struct.unpack_from(order + "HHII", tiff, position)
-        fields[tag] = (length, value)
+        tag, kind, length, value = struct.unpack_from(order + "HHII", tiff, position)
+        if kind == 3 and length == 1:  # a SHORT sits in the first two bytes of the value field
+            (value,) = struct.unpack_from(order + "H", tiff, position + 8)
+        fields[tag], types[tag] = (length, value), kind
     if MP_ENTRY not in fields:
         raise InputError(path, "corrupt MPF index: it has no MPEntry list")
+    if types[MP_ENTRY] not in (1, 7):  # BYTE or UNDEFINED: its count is then its length in bytes
+        raise InputError(path, f"corrupt MPF index: its MPEntry list has TIFF type {types[MP_ENTRY]}, not bytes")
     length, offset = fields[MP_ENTRY]
     if length == 0 or length % 16:
         raise InputError(path, f"corrupt MPF index: its MPEntry list of {length} bytes is not whole 16-byte entries")

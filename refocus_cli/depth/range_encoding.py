@@ -88,6 +88,7 @@ def decode_image_bytes(path: Path, raw: bytes, scheme: str) -> np.ndarray:
     """[H,W] float64 in [0, 1] from PNG/JPEG bytes (8 or 16 bit grey), pixel count checked first."""
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the embedded image's own malformed metadata: not ours to report
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(raw))
             if image.width * image.height > MAX_PIXELS:

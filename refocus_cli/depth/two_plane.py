@@ -2,7 +2,8 @@
 in front of a background that recedes smoothly from the bottom of the frame to the top.
 
 The subject is segmented with OpenCV's GrabCut (colour models refined by a graph cut, Rother et al. 2004),
-started from a box around the focus point, on a copy at most 512 px on its long side; the component under
+started from a box around the focus point, on a copy at most 512 px on its long side (and at least 8 px on each
+side: a tiny photo is enlarged, so the box has a border of background around it); the component under
 the focus point is kept and its edge feathered at full resolution. The result is an approximation, and it
 says so in its `source`, so the terminal and `--json` can say so too.
 """
@@ -53,13 +54,22 @@ def subject_mask(linear: torch.Tensor, hint: SubjectHint) -> torch.Tensor:
     _, _, h, w = linear.shape
     scale = min(1.0, WORK_SIDE_PX / max(h, w))
     small_hw = (max(8, round(h * scale)), max(8, round(w * scale)))
-    small = F.interpolate(linear, size=small_hw, mode="area") if scale < 1 else linear
+    if scale < 1:
+        small = F.interpolate(linear, size=small_hw, mode="area")
+    elif tuple(linear.shape[-2:]) != small_hw:  # a tiny photo: GrabCut needs room for a border around its box
+        small = F.interpolate(linear, size=small_hw, mode="nearest")
+    else:
+        small = linear
     bgr = (linear_to_srgb(small)[0].permute(1, 2, 0).flip(-1).numpy() * 255).round().astype(np.uint8)
     sx, sy = small_hw[1] / w, small_hw[0] / h
     rect = _start_rect(hint, sx, sy, small_hw)
     mask = np.zeros(small_hw, np.uint8)
     background_model, foreground_model = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(bgr, mask, rect, background_model, foreground_model, 5, cv2.GC_INIT_WITH_RECT)
+    try:
+        cv2.grabCut(bgr, mask, rect, background_model, foreground_model, 5, cv2.GC_INIT_WITH_RECT)
+    except cv2.error:  # no colour model to fit (too few distinct pixels): the box itself is the subject
+        left, top, box_w, box_h = rect
+        mask[top : top + box_h, left : left + box_w] = cv2.GC_PR_FGD
     foreground = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
     px = min(small_hw[1] - 1, int(hint.point_xy[0] * sx))
     py = min(small_hw[0] - 1, int(hint.point_xy[1] * sy))

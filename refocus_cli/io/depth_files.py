@@ -12,9 +12,13 @@ invariant to the unit of z; float depth files also keep z as `metric_depth_m` fo
 from __future__ import annotations
 
 import math
+import os
 import re
+import tokenize
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -22,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from refocus_cli.errors import InputError, missing_or_unreadable
-from refocus_cli.io.images import open_image
+from refocus_cli.io.images import MAX_PIXELS, open_image
 
 DEPTH_KINDS = ("auto", "depth", "disparity")
 MAX_INVALID_FRACTION = 0.5
@@ -31,6 +35,12 @@ ASPECT_TOLERANCE = 0.02
 """Relative aspect-ratio difference between depth map and image above which the map is refused."""
 GREY_TOLERANCE = 4 / 255
 """Largest channel difference, as a fraction of the value range, that still counts as grey (JPEG noise)."""
+SIZE_FACTOR = 4
+"""A depth map may hold this many times the photo's pixels (it is resized to the photo)..."""
+MIN_VALUE_LIMIT = 4096 * 4096
+"""...and always this many values, however small the photo."""
+PFM_HEADER_BYTES = 256
+"""The most a PFM header (type, width, height, scale) may take."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,7 @@ def read_depth_file(path: Path, *, kind: str = "auto", size_hw: tuple[int, int] 
     if kind not in DEPTH_KINDS:
         raise ValueError(f"kind must be one of {DEPTH_KINDS}, got {kind!r}")
     path = Path(path)
-    values, is_float = _read_values(path)  # [H,W] float64, may hold NaN/inf
+    values, is_float = _read_values(path, max_values(size_hw))  # [H,W] float64, may hold NaN/inf
     if size_hw is not None:
         _check_aspect(path, values.shape, size_hw)
     values = _fill_invalid(path, values)
@@ -81,14 +91,26 @@ def read_depth_file(path: Path, *, kind: str = "auto", size_hw: tuple[int, int] 
     return DepthMap(disparity=disparity_t, metric_depth_m=metric, source=f"file:{path}")
 
 
-def _read_values(path: Path) -> tuple[np.ndarray, bool]:
-    """[H,W] float64 values of the file and whether it stores floats."""
+def max_values(size_hw: tuple[int, int] | None) -> int:
+    """The most values a depth map may hold, checked from its header before it is read: `SIZE_FACTOR` times the
+    photo's pixels, at least `MIN_VALUE_LIMIT`, at most `MAX_PIXELS` (also the limit when the size is unknown).
+
+    >>> max_values((3000, 4000)), max_values((1, 1)), max_values(None)
+    (48000000, 16777216, 178956970)
+    """
+    if size_hw is None:
+        return MAX_PIXELS
+    return min(MAX_PIXELS, max(SIZE_FACTOR * size_hw[0] * size_hw[1], MIN_VALUE_LIMIT))
+
+
+def _read_values(path: Path, limit: int) -> tuple[np.ndarray, bool]:
+    """[H,W] float64 values of the file and whether it stores floats; at most `limit` values."""
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return _read_npy(path)
+        return _read_npy(path, limit)
     if suffix == ".pfm":
-        return _grey(path, read_pfm(path)), True
-    with open_image(path) as img:
+        return _grey(path, read_pfm(path, limit=limit)), True
+    with open_image(path, max_pixels=limit) as img:
         return _read_pillow(path, img)
 
 
@@ -118,51 +140,107 @@ def _grey(path: Path, values: np.ndarray) -> np.ndarray:
     return values.mean(axis=2)
 
 
-def _read_npy(path: Path) -> tuple[np.ndarray, bool]:
-    """A 2-D (or [1,H,W] / [H,W,1]) numeric .npy array as [H,W] float64."""
+def _read_npy(path: Path, limit: int) -> tuple[np.ndarray, bool]:
+    """A 2-D (or [1,H,W] / [H,W,1]) numeric .npy array as [H,W] float64, at most `limit` values.
+
+    The header is read and checked first (numbers, not objects: nothing is unpickled; the shape; the data size
+    against the file's and against `limit`), so nothing is allocated for a forged one.
+    """
     if path.is_dir():
         raise InputError(path, "is a folder")
     try:
-        array = np.load(path, allow_pickle=False)
+        with path.open("rb") as file:
+            shape, fortran_order, dtype = _npy_header(path, file)
+            count = _checked_npy_values(path, shape, dtype, limit)
+            size = count * dtype.itemsize
+            left = os.fstat(file.fileno()).st_size - file.tell()
+            if left != size:
+                raise InputError(
+                    path, f"corrupt or truncated .npy file: its header declares {size} bytes of data, it holds {left}"
+                )
+            data = file.read(size)
     except (FileNotFoundError, PermissionError) as exc:
         raise missing_or_unreadable(path, exc) or InputError(path, str(exc)) from exc
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputError(path, "not a NumPy .npy array (or a corrupt one)") from exc
-    if not isinstance(array, np.ndarray) or not (np.issubdtype(array.dtype, np.number) and array.dtype.kind != "c"):
-        raise InputError(path, "not a numeric NumPy array")
-    if array.ndim == 3 and array.shape[0] == 1:
-        array = array[0]
-    elif array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.ndim != 2:
-        raise InputError(path, f"depth array has shape {tuple(array.shape)}; expected HxW, 1xHxW or HxWx1")
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror or exc})") from exc
+    array = np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran_order else "C")
+    if array.ndim == 3:
+        array = array[0] if array.shape[0] == 1 else array[:, :, 0]
     return array.astype(np.float64), True
+
+
+def _npy_header(path: Path, file: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, Fortran order, dtype) from the header of an open .npy file, which is left at the data."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy warns about headers written by Python 2
+            version = np.lib.format.read_magic(file)
+            if version == (1, 0):
+                return np.lib.format.read_array_header_1_0(file)
+            if version == (2, 0):
+                return np.lib.format.read_array_header_2_0(file)
+    except (ValueError, SyntaxError, TypeError, EOFError, OverflowError, RecursionError, tokenize.TokenError) as exc:
+        raise InputError(path, "not a NumPy .npy array (or a corrupt one)") from exc
+    raise InputError(path, f"not a NumPy .npy array we read (format version {version[0]}.{version[1]})")
+
+
+def _checked_npy_values(path: Path, shape: tuple[int, ...], dtype: np.dtype, limit: int) -> int:
+    """The number of values a .npy header declares, once its type and shape are those of a depth map."""
+    if dtype.hasobject:
+        raise InputError(path, "not a NumPy .npy array of numbers: it holds Python objects, which are never unpickled")
+    if not (np.issubdtype(dtype, np.number) and dtype.kind != "c"):
+        raise InputError(path, "not a numeric NumPy array")
+    squeezable = len(shape) == 3 and 1 in (shape[0], shape[2])
+    if len(shape) != 2 and not squeezable:
+        raise InputError(path, f"depth array has shape {tuple(shape)}; expected HxW, 1xHxW or HxWx1")
+    if min(shape) <= 0:
+        raise InputError(path, f"depth array has shape {tuple(shape)}: it is empty")
+    count = math.prod(shape)
+    if count > limit:
+        raise InputError(path, f"depth array has {count} values, over the limit of {limit}")
+    return count
 
 
 _PFM_HEADER = re.compile(rb"(P[Ff])\s+(\d+)\s+(\d+)\s+([-+0-9.eE]+)\s")
 
 
-def read_pfm(path: Path) -> np.ndarray:
-    """A PFM file as [H,W] ("Pf") or [H,W,3] ("PF") float64 values, top row first.
+def read_pfm(path: Path, *, limit: int = MAX_PIXELS) -> np.ndarray:
+    """A PFM file as [H,W] ("Pf") or [H,W,3] ("PF") float64 values, top row first; at most `limit` pixels.
 
     PFM: header "PF" (colour) or "Pf" (grey), width and height, then a scale whose sign gives the byte order
-    (negative = little-endian), each followed by white space; then float32 rows from bottom to top.
+    (negative = little-endian), each followed by white space; then float32 rows from bottom to top. The header
+    is checked (sizes, scale, the data the file holds) before the data is read.
     """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            head = file.read(PFM_HEADER_BYTES)
+            header = _PFM_HEADER.match(head)
+            if header is None:
+                raise InputError(path, "not a PFM file (its header is not 'PF' or 'Pf', width, height, scale)")
+            channels = 3 if header.group(1) == b"PF" else 1
+            width, height, scale = int(header.group(2)), int(header.group(3)), _pfm_scale(header.group(4))
+            if width == 0 or height == 0:
+                raise InputError(path, f"PFM image is {width}x{height}: it is empty")
+            if width * height > limit:
+                raise InputError(path, f"PFM image has {width * height} pixels, over the limit of {limit}")
+            count = width * height * channels
+            if not math.isfinite(scale) or scale == 0 or os.fstat(file.fileno()).st_size - header.end() < 4 * count:
+                raise InputError(path, "corrupt or truncated PFM file")
+            file.seek(header.end())
+            data = file.read(4 * count)
     except OSError as exc:
         raise missing_or_unreadable(path, exc) or InputError(path, f"cannot read ({exc.strerror or exc})") from exc
-    header = _PFM_HEADER.match(data)
-    if header is None:
-        raise InputError(path, "not a PFM file (its header is not 'PF' or 'Pf', width, height, scale)")
-    channels = 3 if header.group(1) == b"PF" else 1
-    width, height, scale = int(header.group(2)), int(header.group(3)), float(header.group(4))
-    count = width * height * channels
-    if not math.isfinite(scale) or scale == 0 or len(data) - header.end() < 4 * count:
-        raise InputError(path, "corrupt or truncated PFM file")
-    floats = np.frombuffer(data, dtype="<f4" if scale < 0 else ">f4", count=count, offset=header.end())
+    floats = np.frombuffer(data, dtype="<f4" if scale < 0 else ">f4", count=count)
     rows = floats.reshape(height, width, channels)[::-1]
     return rows[:, :, 0].astype(np.float64) if channels == 1 else rows.astype(np.float64)
+
+
+def _pfm_scale(text: bytes) -> float:
+    """The PFM scale (NaN when it is not a number: "-", "1e", "1.2.3")."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def _fill_invalid(path: Path, values: np.ndarray) -> np.ndarray:

@@ -16,8 +16,7 @@ back unchanged, so wide-gamut photos (Display P3 shares sRGB's transfer curve) k
 from __future__ import annotations
 
 import functools
-import math
-import numbers
+import logging
 import struct
 import warnings
 import zlib
@@ -33,7 +32,14 @@ from PIL import Image, UnidentifiedImageError
 from refocus_cli.colour import linear_to_srgb, srgb_to_linear
 from refocus_cli.errors import InputError, missing_or_unreadable
 from refocus_cli.io.atomic import atomic_output
+from refocus_cli.io.exif_fields import CAMERA_TAGS as CAMERA_TAGS  # re-exported: the tags LoadedImage keeps
+from refocus_cli.io.exif_fields import PARSE_ERRORS as EXIF_PARSE_ERRORS
+from refocus_cli.io.exif_fields import read_exif_fields
 from refocus_cli.io.formats import image_format
+
+logging.getLogger("PIL").addHandler(logging.NullHandler())
+# Pillow logs what it refuses in a malformed file (`logger.error`) before raising; without a handler Python would
+# print that to stderr beside the one line its error becomes.
 
 MAX_PIXELS = 178_956_970
 """Largest image we decode (width * height): Pillow's hard decompression-bomb limit at its default settings."""
@@ -43,18 +49,9 @@ SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
 HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
 """Input suffixes (lower case) read through pillow-heif, whose Pillow opener is registered on first use."""
 
-CAMERA_TAGS = {
-    0x829D: "FNumber",
-    0x920A: "FocalLength",
-    0xA405: "FocalLengthIn35mmFilm",
-    0x9206: "SubjectDistance",
-}
-"""EXIF tag id -> standard name, for the tags `LoadedImage.camera_tags` collects."""
-
 _EXIF_PREFIX = b"Exif\x00\x00"
 _EXIF_IFD = 0x8769
 _ORIENTATION = 0x0112
-_SOFTWARE = 0x0131
 _ICC_TAG = 34675
 _EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"})
 _SIXTEEN_BIT_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
@@ -79,6 +76,7 @@ class LoadedImage:
             FocalLengthIn35mmFilm (mm), SubjectDistance (m); absent tags are absent.
         format: Pillow's name of the file format ("JPEG", "PNG", "TIFF", "WEBP", "MPO", "HEIF", ...).
         software: EXIF Software, the program that made the file ("" when absent).
+        notes: one line per EXIF field ignored as malformed (see `io.exif_fields`), each naming the file.
     """
 
     path: Path
@@ -89,6 +87,7 @@ class LoadedImage:
     camera_tags: dict[str, float] = field(default_factory=dict)
     format: str = ""
     software: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def height(self) -> int:
@@ -105,8 +104,10 @@ class LoadedImage:
 
 
 @contextmanager
-def open_image(path: Path) -> Iterator[Image.Image]:
+def open_image(path: Path, *, max_pixels: int = MAX_PIXELS) -> Iterator[Image.Image]:
     """Open `path` with Pillow and decode it fully, turning every failure into an `InputError`.
+
+    `max_pixels` (width * height, at most `MAX_PIXELS`) is checked from the header, before decoding.
 
     Raises:
         InputError: "no such file", "is a folder", "permission denied", "not an image (or a format we cannot
@@ -116,15 +117,18 @@ def open_image(path: Path) -> Iterator[Image.Image]:
     if path.is_dir():
         raise InputError(path, "is a folder")
     with warnings.catch_warnings():
-        # Pillow warns from half its hard limit; ours is MAX_PIXELS, checked below.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Pillow warns from half its hard limit (ours is MAX_PIXELS, checked below), and about malformed
+        # metadata it skips (`read_exif_fields` notes what matters).
+        warnings.simplefilter("ignore")
         img = _open_or_raise(path)
     with img:
-        pixels = img.width * img.height
-        if pixels > MAX_PIXELS:
-            raise InputError(path, f"image has {pixels} pixels, over the limit of {MAX_PIXELS}")
+        pixels, limit = img.width * img.height, min(max_pixels, MAX_PIXELS)
+        if pixels > limit:
+            raise InputError(path, f"image has {pixels} pixels, over the limit of {limit}")
         try:
-            img.load()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # as above: the tiles' own bomb check, metadata read late
+                img.load()
         except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
             raise InputError(path, "corrupt or truncated image") from exc
         yield img
@@ -168,29 +172,30 @@ def _bomb_problem(exc: Exception) -> str:
     return "image is too large to decode safely"
 
 
-def read_image(path: Path) -> LoadedImage:
+def read_image(path: Path, *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Read a still image as linear light, with its EXIF orientation applied and its metadata.
 
     Modes 1, L, LA, P, PA, RGB, RGBA, CMYK and YCbCr become 8-bit RGB (alpha dropped); 16-bit grey (I;16*, I)
     and 16-bit colour PNG/TIFF stay 16-bit. Grey images become three equal channels.
 
     Raises:
-        InputError: as `open_image`, and "unsupported mode X" for other pixel formats (float, LAB, ...).
+        InputError: as `open_image` (`max_pixels` is its cap), and "unsupported mode X" for other pixel formats
+            (float, LAB, ...).
     """
     path = Path(path)
-    with open_image(path) as img:
+    with open_image(path, max_pixels=max_pixels) as img:
         pixels, bit_depth = _decode_pixels(path, img)
-        exif = img.getexif()
-        pixels = orient(pixels, int(exif.get(_ORIENTATION, 1) or 1))
+        fields = read_exif_fields(path, img)  # a malformed field is ignored, with a note
         return LoadedImage(
             path=path,
-            linear=pixels_to_linear(pixels, bit_depth),
+            linear=pixels_to_linear(orient(pixels, fields.orientation), bit_depth),
             bit_depth=bit_depth,
             exif=_exif_for_output(img),
             icc_profile=_rgb_icc_profile(img.info.get("icc_profile")),
-            camera_tags=_camera_tags(exif),
+            camera_tags=fields.camera_tags,
             format=str(img.format or ""),
-            software=str(exif.get(_SOFTWARE, "") or "").strip("\x00 "),
+            software=fields.software,
+            notes=fields.notes,
         )
 
 
@@ -271,13 +276,18 @@ def _exif_for_output(img: Image.Image) -> bytes | None:
         return exif_with_orientation_1(raw)
     if img.format != "TIFF":
         return None
-    exif = img.getexif()  # a TIFF's EXIF is its own IFD0: keep the descriptive tags only
-    exif.get_ifd(_EXIF_IFD)  # loaded sub-IFDs are written by tobytes()
-    for tag in _TIFF_LAYOUT_TAGS & set(exif):
-        del exif[tag]
-    if _ORIENTATION in exif:
-        exif[_ORIENTATION] = 1
-    return exif.tobytes() if len(exif) else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # read_exif_fields has noted what is malformed
+        try:
+            exif = img.getexif()  # a TIFF's EXIF is its own IFD0: keep the descriptive tags only
+            exif.get_ifd(_EXIF_IFD)  # loaded sub-IFDs are written by tobytes()
+            for tag in _TIFF_LAYOUT_TAGS & set(exif):
+                del exif[tag]
+            if _ORIENTATION in exif:
+                exif[_ORIENTATION] = 1
+            return exif.tobytes() if len(exif) else None
+        except EXIF_PARSE_ERRORS:
+            return None
 
 
 def exif_with_orientation_1(raw: bytes) -> bytes | None:
@@ -291,9 +301,9 @@ def exif_with_orientation_1(raw: bytes) -> bytes | None:
     except (ValueError, struct.error):
         return None
     patched = bytearray(body)
-    for position, tag, kind in entries:
-        if tag == _ORIENTATION and kind == 3:  # SHORT
-            struct.pack_into(order + "H", patched, position + 8, 1)
+    for position, tag, _ in entries:
+        if tag == _ORIENTATION:  # whatever its type and count (a forged one too): one SHORT, 1
+            struct.pack_into(order + "HIHH", patched, position + 2, 3, 1, 1, 0)
     return _EXIF_PREFIX + bytes(patched)
 
 
@@ -319,23 +329,6 @@ def _rgb_icc_profile(profile: object) -> bytes | None:
     if isinstance(profile, bytes) and len(profile) >= 128 and profile[16:20] == b"RGB ":
         return profile
     return None
-
-
-def _camera_tags(exif: Image.Exif) -> dict[str, float]:
-    """`CAMERA_TAGS` found in the Exif IFD (or IFD0), as finite positive floats."""
-    sub_ifd = exif.get_ifd(_EXIF_IFD)
-    tags: dict[str, float] = {}
-    for tag, name in CAMERA_TAGS.items():
-        value = sub_ifd.get(tag, exif.get(tag))
-        if not isinstance(value, numbers.Real):
-            continue
-        try:
-            number = float(value)
-        except ZeroDivisionError:
-            continue
-        if math.isfinite(number) and number > 0:
-            tags[name] = number
-    return tags
 
 
 # ----------------------------------------------------------------------------------------------------- writing
