@@ -8,7 +8,7 @@ synthetic: random layered scenes (with bright lights) made at twice the frame si
 layer by the reference renderer (128 aperture samples: exact where in focus), each frame softened by the lens
 (Gaussian, half a pixel), magnified (focus
 breathing up to 0.4% a frame), shifted (up to 1.5 px) and exposed differently (up to 6%), then area-averaged to
-the frame size (`refocus_cli.stack.synthetic`). Scores: PSNR (sRGB, 8 px border left out, where frames lack
+the frame size (`refocus_cli.render.synthetic_stacks`). Scores: PSNR (sRGB, 8 px border left out, where frames lack
 coverage) of our fusion and of the plain per-pixel max-of-smoothed-|Laplacian| fusion on the same aligned and
 balanced frames, against the true all-in-focus image, and of both on frames put back with the true maps
 (fusion alone, without alignment errors); depth order: the share of pixels at least 4 px from a

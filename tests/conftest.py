@@ -20,9 +20,9 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     # Never the network: models come only from folders the tests make, or from an empty cache.
     monkeypatch.setenv("HF_HOME", str(home / "huggingface"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from refocus_cli import pipeline
+    from refocus_cli.depth import choose
 
-    monkeypatch.setattr(pipeline, "_UNAVAILABLE_MODELS", {})
+    monkeypatch.setattr(choose, "_UNAVAILABLE_MODELS", {})
     return home
 
 

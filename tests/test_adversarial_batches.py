@@ -26,8 +26,8 @@ def batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         write_depth(tmp_path / "depth" / f"{stem}.png")
     (tmp_path / "out").mkdir()
 
+    import refocus_cli.image.pipeline as pipeline
     import refocus_cli.io.images as images
-    import refocus_cli.pipeline as pipeline
     import refocus_cli.stack.make as make
 
     real_read = images.read_image

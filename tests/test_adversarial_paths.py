@@ -57,7 +57,7 @@ def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the job started before its paths were checked")
 
     import refocus_cli.generate.pipeline as generate
-    import refocus_cli.pipeline as image
+    import refocus_cli.image.pipeline as image
     import refocus_cli.stack.fuse_files as fuse
     import refocus_cli.stack.make as make
     import refocus_cli.video.pipeline as video

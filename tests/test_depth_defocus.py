@@ -123,7 +123,7 @@ def test_cli_depth_defocus_puts_the_sharp_half_nearest(tmp_path: Path) -> None:
 def test_auto_skips_defocus_on_a_sharp_photo(tmp_path: Path) -> None:
     from PIL import Image
 
-    from refocus_cli.pipeline import ImageRequest, refocus_image_file
+    from refocus_cli.image import ImageRequest, refocus_image_file
 
     photo = tmp_path / "sharp.png"
     Image.fromarray(np.random.default_rng(2).integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(photo)

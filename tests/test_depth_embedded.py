@@ -15,7 +15,8 @@ from PIL import Image
 from refocus_cli.depth.embedded import read_embedded_depth
 from refocus_cli.depth.xmp import EXTENDED_SIGNATURE, STANDARD_SIGNATURE, read_xmp
 from refocus_cli.errors import InputError
-from refocus_cli.pipeline import FocusSpec, ImageRequest, refocus_image_file
+from refocus_cli.focus import FocusSpec
+from refocus_cli.image import ImageRequest, refocus_image_file
 
 RDF_OPEN = (
     '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'

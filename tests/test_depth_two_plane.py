@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from refocus_cli.depth.two_plane import SOURCE, SubjectHint, two_plane_depth
-from refocus_cli.pipeline import FocusSpec, ImageRequest, refocus_image_file
+from refocus_cli.focus import FocusSpec
+from refocus_cli.image import ImageRequest, refocus_image_file
 
 
 def _subject_photo(path: Path) -> np.ndarray:

@@ -10,9 +10,10 @@ import torch
 from PIL import Image
 
 from refocus_cli.errors import InputError, OutputError, SettingsError
+from refocus_cli.focus import FocusSpec
+from refocus_cli.image import ImageRequest, refocus_image_file
 from refocus_cli.io.images import read_image
 from refocus_cli.lens import PartialCamera
-from refocus_cli.pipeline import FocusSpec, ImageRequest, refocus_image_file
 
 
 def _sharpness(pixels: np.ndarray) -> float:

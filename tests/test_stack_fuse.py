@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from refocus_cli.cli import app
 from refocus_cli.colour import linear_to_srgb
+from refocus_cli.fusion.align import match_pair, plausible, warp_to_reference
+from refocus_cli.fusion.fuse import align_and_balance, depth_from_focus, fuse_aligned, fuse_max_laplacian
 from refocus_cli.io.images import encode_srgb
 from refocus_cli.metrics import psnr
 from refocus_cli.render.scenes import random_layered_scene
-from refocus_cli.stack.align import match_pair, plausible, warp_to_reference
-from refocus_cli.stack.fuse import align_and_balance, depth_from_focus, fuse_aligned, fuse_max_laplacian
-from refocus_cli.stack.synthetic import (
+from refocus_cli.render.synthetic_stacks import (
     SyntheticStack,
     depth_order_accuracy,
     similarity_warp,
@@ -77,7 +77,7 @@ def test_alignment_of_differently_focused_frames_is_within_a_third_of_a_pixel(st
     """Neighbours focused on different layers look different; the map must not take that for geometry. The
     RMS distance between the found and the true map over the frame, per frame (measured: 0.23 px at most;
     an affine ECC fit gave 0.54 px)."""
-    from refocus_cli.stack.align import WORK_SIDE_PX, align_stack, grey_for_matching
+    from refocus_cli.fusion.align import WORK_SIDE_PX, align_stack, grey_for_matching
 
     h, w = stack.frames.shape[-2:]
     greys = [grey_for_matching(stack.frames[i : i + 1], WORK_SIDE_PX) for i in range(stack.frames.shape[0])]

@@ -1,5 +1,5 @@
 """Focus stacking fidelity: our fusion beside the plain per-pixel max-of-smoothed-|Laplacian| fusion on
-synthetic captured stacks with exact truth (`refocus_cli.stack.synthetic`), PSNR on sRGB against the true
+synthetic captured stacks with exact truth (`refocus_cli.render.synthetic_stacks`), PSNR on sRGB against the true
 all-in-focus image, an 8 px border left out (where frames lack coverage).
 
 Stack `index` of seed `s`: a random layered scene with bright lights made at twice the frame size from a
@@ -19,7 +19,7 @@ from refocus_cli.bench.report import BenchRow, StepResult
 if TYPE_CHECKING:
     import torch
 
-    from refocus_cli.stack.synthetic import SyntheticStack
+    from refocus_cli.render.synthetic_stacks import SyntheticStack
 
 BORDER_PX = 8
 
@@ -31,7 +31,7 @@ def synthetic_stack(
     import torch
 
     from refocus_cli.render.scenes import random_layered_scene
-    from refocus_cli.stack.synthetic import synthetic_focal_stack
+    from refocus_cli.render.synthetic_stacks import synthetic_focal_stack
 
     h, w = size_hw
     generator = torch.Generator().manual_seed(seed + index)
@@ -44,7 +44,7 @@ def true_alignment(stack: SyntheticStack) -> tuple[list[torch.Tensor], list[torc
     the alignment's errors): frames [1,3,H,W] and coverages [1,1,H,W]."""
     import numpy as np
 
-    from refocus_cli.stack.align import warp_to_reference
+    from refocus_cli.fusion.align import warp_to_reference
 
     h, w = stack.frames.shape[-2:]
     cx, cy = (w - 1) / 2, (h - 1) / 2
@@ -78,9 +78,9 @@ class FusionScores:
 def score_stack(stack: SyntheticStack, blur_k_px: float) -> FusionScores:
     """Fuse the stack both ways (after our alignment and with the true one) and score against its truth."""
     from refocus_cli.colour import linear_to_srgb
+    from refocus_cli.fusion.fuse import align_and_balance, depth_from_focus, fuse_aligned, fuse_max_laplacian
     from refocus_cli.metrics import psnr
-    from refocus_cli.stack.fuse import align_and_balance, depth_from_focus, fuse_aligned, fuse_max_laplacian
-    from refocus_cli.stack.synthetic import depth_order_accuracy
+    from refocus_cli.render.synthetic_stacks import depth_order_accuracy
 
     def score(image: torch.Tensor) -> float:
         return psnr(crop_border(linear_to_srgb(image.clamp(0, 1))), truth)

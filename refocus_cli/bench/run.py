@@ -93,7 +93,7 @@ def run_bench(request: BenchRequest, progress: Progress | None = None) -> BenchR
     Raises:
         RefocusError: a bad request (CUDA asked for without one, a bad --model), or missing bench inputs.
     """
-    from refocus_cli.pipeline import resolve_device
+    from refocus_cli.devices import resolve_device
 
     start = time.perf_counter()
     device = resolve_device(request.device).type

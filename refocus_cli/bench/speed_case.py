@@ -50,7 +50,7 @@ def run_case(
 
     from refocus_cli.bench.engines import engine_named
     from refocus_cli.bench.inputs import motorcycle_tensors
-    from refocus_cli.pipeline import resolve_device
+    from refocus_cli.devices import resolve_device
 
     device = resolve_device(device_name)
     engine = engine_named(engine_name, checkpoint, device_name)

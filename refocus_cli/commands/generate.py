@@ -153,12 +153,12 @@ def generate_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No messages.", rich_help_panel=RUNTIME)] = False,
 ) -> None:
     """Generate a scene from a prompt and photograph it with a chosen lens (f-number, focal length, focus)."""
+    from refocus_cli.devices import resolve_device
     from refocus_cli.generate.pipeline import GenerateRequest, Sweep, generate
     from refocus_cli.generate.scene import SceneRange
     from refocus_cli.generate.text_to_image import Prompting
     from refocus_cli.highlights import HighlightSettings
     from refocus_cli.lens import PartialCamera
-    from refocus_cli.pipeline import resolve_device
 
     resolve_device(device.value)  # a missing CUDA is one line before any work
     shape = aperture_from(aperture, blades, rotation, 1.0)

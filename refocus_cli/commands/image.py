@@ -44,7 +44,7 @@ from refocus_cli.io.run_paths import RunPaths, check_readable_file, check_run_pa
 
 if TYPE_CHECKING:
     from refocus_cli.aperture import ApertureShape
-    from refocus_cli.pipeline import ImageRequest
+    from refocus_cli.image.request import ImageRequest
 
 FORCED_DEPTH_SOURCES = ("embedded", "model", "defocus", "two-plane")
 DEPTH, FOCUS, BLUR, APERTURE, OUTPUT, RUNTIME = "Depth", "Focus", "Blur", "Aperture", "Output", "Runtime"
@@ -330,8 +330,9 @@ def image_command(
         overwrite=overwrite,
         check_reads=False,
     )
+    from refocus_cli.devices import resolve_device
     from refocus_cli.highlights import HighlightSettings
-    from refocus_cli.pipeline import ImageRequest, resolve_device
+    from refocus_cli.image.request import ImageRequest
 
     device_name = pick(device, defaults.device).value
     resolve_device(device_name)  # a missing CUDA is one line before any work
@@ -452,7 +453,7 @@ def run_batch(
     quiet: bool,
 ) -> list[Failure]:
     """Refocus each (input, output); a RefocusError fails that item only. Progress on a terminal, records on --json."""
-    from refocus_cli.pipeline import refocus_image_file
+    from refocus_cli.image.pipeline import refocus_image_file
 
     failures: list[Failure] = []
     show_progress = sys.stderr.isatty() and not quiet and not json_lines

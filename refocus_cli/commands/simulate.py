@@ -68,7 +68,7 @@ def simulate_command(
     check_run_paths(
         RunPaths(reads=(config,) if config else (), read_folders=photos, fill_folders=(out,)), overwrite=False
     )
-    from refocus_cli.pipeline import resolve_device
+    from refocus_cli.devices import resolve_device
     from refocus_cli.simulate.pipeline import SimulateRequest, default_workers, simulate
     from refocus_cli.simulate.settings import load_settings
 

@@ -111,8 +111,8 @@ def stack_command(
     if fuse:
         fuse_frames(inputs, output, out_dir, save_depth, save_depth_npy, far_first, overwrite, json_lines, quiet)
         return
+    from refocus_cli.devices import resolve_device
     from refocus_cli.errors import SettingsError
-    from refocus_cli.pipeline import resolve_device
     from refocus_cli.stack.make import StackRequest, check_stack_settings, make_focal_stack, stack_output_path
 
     check_stack_settings(frames, format.value, fps, blur)

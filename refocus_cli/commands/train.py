@@ -49,9 +49,9 @@ def train_command(
     """Train the learned refocus engine: reconstruction plus DiffCamera's stacking constraint, validation PSNR
     each epoch, a checkpoint (diffusers layout) each epoch that --resume continues."""
     check_run_paths(RunPaths(read_folders=tuple(data), fill_folders=(out,)), overwrite=False)
+    from refocus_cli.devices import resolve_device
     from refocus_cli.errors import SettingsError
     from refocus_cli.learned.train import TrainRequest, train
-    from refocus_cli.pipeline import resolve_device
 
     try:
         block_out_channels = [int(value) for value in channels.split(",")]

@@ -27,7 +27,9 @@ from refocus_cli.autofocus import focus_from_depth
 from refocus_cli.depth.gdepth_write import embed_segments, gdepth_segments
 from refocus_cli.depth.learned import estimate_depth
 from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
+from refocus_cli.devices import resolve_device
 from refocus_cli.errors import SettingsError
+from refocus_cli.focus import FocusSpec, metric_focus_distance
 from refocus_cli.generate.scene import SceneRange, lens_coc_px, metric_depth, render_lens
 from refocus_cli.generate.text_to_image import Prompting, generate_all_in_focus, locate_text_to_image
 from refocus_cli.highlights import HighlightSettings
@@ -38,7 +40,6 @@ from refocus_cli.io.depth_output import depth_paths, save_depth
 from refocus_cli.io.images import image_format, write_image
 from refocus_cli.io.run_paths import RunPaths, check_run_paths, model_reads
 from refocus_cli.lens import CameraSettings, PartialCamera
-from refocus_cli.pipeline import FocusSpec, metric_focus_distance, resolve_device
 
 DEFAULT_CAMERA = PartialCamera(f_number=2.8, focal_length_mm=50.0, sensor_width_mm=36.0)
 """The lens when no option says otherwise: a 50 mm f/2.8 on a full-frame sensor."""

@@ -127,10 +127,10 @@ def _scene_content(
     if spec.depth_path is not None:
         depth = read_depth_file(Path(spec.depth_path), size_hw=(photo.height, photo.width))
     else:
-        from refocus_cli.pipeline import ImageRequest, load_depth
+        from refocus_cli.depth.choose import DepthRequest, choose_depth
+        from refocus_cli.focus import FocusSpec
 
-        request = ImageRequest(Path(spec.image_path), Path(spec.image_path).with_suffix(".unused"), device=str(device))
-        depth, found_notes = load_depth(request, photo)
+        depth, found_notes = choose_depth(DepthRequest(Path(spec.image_path), device=str(device)), photo, FocusSpec())
         notes = tuple(found_notes)
     if depth.metric_depth_m is not None:
         metric = depth.metric_depth_m

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from refocus_cli.errors import InputError, RefocusError, SettingsError
+from refocus_cli.fusion.fuse import fuse_stack
 from refocus_cli.io.depth_files import DepthMap
 from refocus_cli.io.depth_output import save_depth
 from refocus_cli.io.images import LoadedImage, output_bit_depth, read_image, write_image
-from refocus_cli.stack.fuse import fuse_stack
 
 SOURCE = "focus-stack"
 

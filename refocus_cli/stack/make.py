@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from refocus_cli.aperture import ApertureShape
+from refocus_cli.depth.choose import DepthRequest, choose_depth
+from refocus_cli.devices import resolve_device
 from refocus_cli.errors import SettingsError
+from refocus_cli.focus import FocusSpec
 from refocus_cli.io.animation import ping_pong, write_gif, write_mp4, write_png_folder
 from refocus_cli.io.images import encode_srgb, read_image
-from refocus_cli.pipeline import ImageRequest, load_depth, resolve_device
 from refocus_cli.render.planes import settings_for_quality
 from refocus_cli.stack.page import write_page
 from refocus_cli.stack.sweep import render_sweep, sweep_focus_disparities
@@ -87,14 +89,10 @@ def make_focal_stack(request: StackRequest) -> StackResult:
     start = time.perf_counter()
     device = resolve_device(request.device)
     loaded = read_image(request.input_path)
-    depth_request = ImageRequest(
-        input_path=request.input_path,
-        output_path=request.output_path,
-        depth_path=request.depth_path,
-        depth_kind=request.depth_kind,
-        depth_source=request.depth_source,
+    depth_request = DepthRequest(
+        request.input_path, request.depth_path, request.depth_kind, request.depth_source, device=request.device
     )
-    depth, notes = load_depth(depth_request, loaded)
+    depth, notes = choose_depth(depth_request, loaded, FocusSpec())
     focus = sweep_focus_disparities(depth.disparity, request.frames)
     timings["read"] = time.perf_counter() - start
 

@@ -237,7 +237,7 @@ def align_and_balance(frames: list[torch.Tensor]) -> AlignedStack:
     The list's frames are replaced one by one by their aligned float16 copies, so memory holds about one copy
     of the stack.
     """
-    from refocus_cli.stack.align import WORK_SIDE_PX, align_stack, grey_for_matching, warp_to_reference
+    from refocus_cli.fusion.align import WORK_SIDE_PX, align_stack, grey_for_matching, warp_to_reference
 
     size_hw = (int(frames[0].shape[-2]), int(frames[0].shape[-1]))
     alignment = align_stack([grey_for_matching(f.float(), WORK_SIDE_PX) for f in frames], size_hw)

@@ -1,0 +1,97 @@
+"""The image job's request and result: one photo to refocus (`ImageRequest`) and what was done to it
+(`ImageResult`, whose `to_record()` is its `--json` line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from refocus_cli.aperture import ApertureShape
+from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
+from refocus_cli.focus import FocusSpec
+from refocus_cli.highlights import HighlightSettings
+from refocus_cli.lens import CameraSettings, PartialCamera
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One image to refocus.  Exactly one of `blur_k_px` (relative blur) or a physical `camera` applies:
+    `blur_k_px` None means physical mode, completed from the photo's EXIF."""
+
+    input_path: Path
+    output_path: Path
+    depth_path: Path | None = None
+    depth_kind: str = "auto"
+    focus: FocusSpec = field(default_factory=FocusSpec)
+    blur_k_px: float | None = 8.0
+    camera: PartialCamera = field(default_factory=PartialCamera)
+    aperture: ApertureShape = field(default_factory=ApertureShape)
+    highlights: HighlightSettings = field(default_factory=HighlightSettings)
+    quality: str = "fast"
+    depth_source: str = "auto"
+    depth_model: str = DEFAULT_DEPTH_MODEL
+    offline: bool = False
+    restore: str = "off"
+    save_depth: bool = False
+    save_depth_npy: bool = False
+    device: str = "auto"
+    overwrite: bool = False
+    engine: str = "physics"
+    model: str | None = None
+    lens_from_photo: bool = False
+    """`blur_k_px` is only the default: an image `refocus generate` wrote is refocused with the lens its EXIF
+    records (physical mode) when its depth is metric."""
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What was done to one image; `to_record()` is its `--json` line."""
+
+    input_path: Path
+    output_path: Path
+    width: int
+    height: int
+    depth_source: str
+    focus_disparity: float
+    focus_rule: str
+    blur_k_px: float | None
+    camera: CameraSettings | None
+    max_coc_radius_px: float
+    device: str
+    timings_s: dict[str, float]
+    aperture: ApertureShape = field(default_factory=ApertureShape)
+    highlights: HighlightSettings = field(default_factory=HighlightSettings)
+    quality: str = "fast"
+    notes: tuple[str, ...] = ()
+    focus_point_xy: tuple[float, float] | None = None
+    restore: dict[str, Any] | None = None
+    engine: str = "physics"
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "input": str(self.input_path),
+            "output": str(self.output_path),
+            "width": self.width,
+            "height": self.height,
+            "depth_source": self.depth_source,
+            "focus_disparity": round(self.focus_disparity, 6),
+            "focus_rule": self.focus_rule,
+            "focus_point": None if self.focus_point_xy is None else [round(v, 1) for v in self.focus_point_xy],
+            "blur": self.blur_k_px,
+            "camera": None if self.camera is None else vars(self.camera),
+            "max_coc_radius_px": round(self.max_coc_radius_px, 3),
+            "aperture": {
+                "kind": self.aperture.kind,
+                "blades": self.aperture.blades if self.aperture.kind == "polygon" else None,
+                "rotation_deg": self.aperture.rotation_deg,
+                "aspect": self.aperture.aspect,
+            },
+            "highlights": {"boost": self.highlights.boost, "threshold": self.highlights.threshold},
+            "quality": self.quality,
+            "engine": self.engine,
+            "restore": self.restore,
+            "notes": list(self.notes),
+            "device": self.device,
+            "timings_s": {name: round(seconds, 4) for name, seconds in self.timings_s.items()},
+        }
