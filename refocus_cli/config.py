@@ -33,46 +33,12 @@ from typing import Any
 from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
 from refocus_cli.errors import SettingsError
 from refocus_cli.io.run_paths import check_readable_file
+from refocus_cli.modes import DepthKind, Device, OutputFormat, Quality, Restore
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
-
-
-class DepthKind(str, Enum):
-    auto = "auto"
-    depth = "depth"
-    disparity = "disparity"
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class Restore(str, Enum):
-    auto = "auto"
-    on = "on"
-    off = "off"
-
-
-class Engine(str, Enum):
-    physics = "physics"
-    learned = "learned"
-
-
-class Quality(str, Enum):
-    fast = "fast"
-    fine = "fine"
-
-
-class OutputFormat(str, Enum):
-    jpg = "jpg"
-    png = "png"
-    tif = "tif"
-    webp = "webp"
 
 
 NON_NEGATIVE = {"min": 0.0}

@@ -14,14 +14,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from refocus_cli.cli import app
-from refocus_cli.config import (
-    BUILTIN_PRESETS,
-    ImageDefaults,
-    Preset,
-    load_config,
-    read_config_file,
-    user_config_path,
-)
+from refocus_cli.config import BUILTIN_PRESETS, ImageDefaults, Preset, load_config, read_config_file, user_config_path
 from refocus_cli.errors import SettingsError
 
 runner = CliRunner()

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from refocus_cli.errors import SettingsError
-from refocus_cli.learned.engine import CHECKPOINT_MARKER, MODELS_DIR
-from refocus_cli.registry.resolve import names_a_model, resolve_model
+from refocus_cli.learned.engine import CHECKPOINT_MARKER, MODELS_DIR, resolve_checkpoint
+from refocus_cli.registry.resolve import names_a_model
 
 if TYPE_CHECKING:
     import torch
@@ -32,7 +32,7 @@ NO_CHECKPOINT_NOTE = "learned engine: no checkpoint found; its rows are skipped"
 
 
 @dataclass(frozen=True)
-class Engine:
+class BenchEngine:
     """A renderer under a name; `checkpoint` is set for learned engines (a child process reloads it)."""
 
     name: str
@@ -54,8 +54,8 @@ def _render_gather(image: torch.Tensor, disparity: torch.Tensor, focus: float, b
     return render_gather(image, signed_coc_px(disparity, focus, blur_k_px))
 
 
-PHYSICS = Engine("physics", _render_physics)
-GATHER = Engine("gather", _render_gather)
+PHYSICS = BenchEngine("physics", _render_physics)
+GATHER = BenchEngine("gather", _render_gather)
 BASELINE_NAME = "naive gather"
 
 
@@ -71,19 +71,19 @@ def find_checkpoint(model: Path | None, models_dir: Path = MODELS_DIR) -> Path |
     >>> find_checkpoint(None, Path("/nonexistent")) is None
     True
     """
-    if model is not None:
-        name = str(model)
-        folder = Path(resolve_model(name, kind="refocus", offline=True).ref) if names_a_model(name) else model
-        if not (folder / CHECKPOINT_MARKER).is_file():
+    if model is not None:  # the learned engine's own rule, so the bench and `--engine learned` agree
+        if not names_a_model(str(model)) and not (Path(model) / CHECKPOINT_MARKER).is_file():
             raise SettingsError(f"--model {model}: not a checkpoint folder (no {CHECKPOINT_MARKER} in it)")
-        return folder
+        return resolve_checkpoint(model)
     if not models_dir.is_dir():
         return None
     found = sorted(path.parent for path in models_dir.glob(f"*/{CHECKPOINT_MARKER}"))
     return found[0] if found else None
 
 
-def learned_engines(model: Path | None, device: str, models_dir: Path = MODELS_DIR) -> tuple[list[Engine], list[str]]:
+def learned_engines(
+    model: Path | None, device: str, models_dir: Path = MODELS_DIR
+) -> tuple[list[BenchEngine], list[str]]:
     """The learned engines to compare beside the physics one, and notes for the reader (with no checkpoint: no
     engine and the note `NO_CHECKPOINT_NOTE`)."""
     checkpoint = find_checkpoint(model, models_dir)
@@ -92,7 +92,7 @@ def learned_engines(model: Path | None, device: str, models_dir: Path = MODELS_D
     return [learned_engine(checkpoint, device)], []
 
 
-def engine_named(name: str, checkpoint: Path | None, device: str) -> Engine:
+def engine_named(name: str, checkpoint: Path | None, device: str) -> BenchEngine:
     """`physics`, `gather`, or a learned engine loaded from `checkpoint` (in a speed child)."""
     if name == PHYSICS.name:
         return PHYSICS
@@ -104,7 +104,7 @@ def engine_named(name: str, checkpoint: Path | None, device: str) -> Engine:
     return engines[0]
 
 
-def learned_engine(checkpoint: Path, device: str) -> Engine:
+def learned_engine(checkpoint: Path, device: str) -> BenchEngine:
     """The learned engine from `checkpoint`, named "learned" (its checkpoint kept, so a speed child reloads it)."""
     import torch
 
@@ -114,4 +114,4 @@ def learned_engine(checkpoint: Path, device: str) -> Engine:
         out = learned_render(image, disparity, focus, blur_k_px, model=checkpoint, device=torch.device(device))
         return out.to(image.device)
 
-    return Engine("learned", render, checkpoint)
+    return BenchEngine("learned", render, checkpoint)

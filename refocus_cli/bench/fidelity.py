@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from refocus_cli.bench.engines import BASELINE_NAME, GATHER, Engine
+from refocus_cli.bench.engines import BASELINE_NAME, GATHER, BenchEngine
 from refocus_cli.bench.plan import FidelityPlan
 from refocus_cli.bench.report import BenchRow, StepResult
 
@@ -57,7 +57,7 @@ def srgb_scores(rendered: torch.Tensor, truth: torch.Tensor) -> tuple[float, flo
     return psnr(encoded, reference), ssim(encoded, reference)
 
 
-def engine_scores(engine: Engine, case: SceneCase, blur_k_px: float, device: str) -> tuple[float, float]:
+def engine_scores(engine: BenchEngine, case: SceneCase, blur_k_px: float, device: str) -> tuple[float, float]:
     """(PSNR, SSIM) of one engine's render of the scene's pinhole image against the truth; it renders on
     `device`, the scores are taken on the CPU."""
     import torch
@@ -70,7 +70,9 @@ def engine_scores(engine: Engine, case: SceneCase, blur_k_px: float, device: str
     return srgb_scores(rendered, case.truth)
 
 
-def fidelity_step(plan: FidelityPlan, blur_k_px: float, engines: list[Engine], device: str, seed: int) -> StepResult:
+def fidelity_step(
+    plan: FidelityPlan, blur_k_px: float, engines: list[BenchEngine], device: str, seed: int
+) -> StepResult:
     """PSNR and SSIM of every engine beside the gather's, means over `plan.scenes` scenes at one K."""
     scores: dict[str, list[tuple[float, float]]] = {engine.name: [] for engine in [*engines, GATHER]}
     for index in range(plan.scenes):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from refocus_cli.bench.engines import PHYSICS, Engine, learned_engines
+from refocus_cli.bench.engines import PHYSICS, BenchEngine, learned_engines
 from refocus_cli.bench.plan import BenchPlan, plan_for
 from refocus_cli.bench.report import BenchReport, BenchRequest, BenchRow, BenchSection, Environment, StepResult
 
@@ -28,7 +28,7 @@ class BenchStep:
     run: Callable[[], StepResult]
 
 
-def bench_steps(request: BenchRequest, plan: BenchPlan, engines: list[Engine], device: str) -> list[BenchStep]:
+def bench_steps(request: BenchRequest, plan: BenchPlan, engines: list[BenchEngine], device: str) -> list[BenchStep]:
     """The steps of the request's sections, in the report's order."""
     from refocus_cli.bench.fidelity import fidelity_step
     from refocus_cli.bench.flicker import flicker_step

@@ -9,7 +9,7 @@ import statistics
 import sys
 from dataclasses import dataclass
 
-from refocus_cli.bench.engines import BASELINE_NAME, GATHER, Engine
+from refocus_cli.bench.engines import BASELINE_NAME, GATHER, BenchEngine
 from refocus_cli.bench.plan import SpeedPlan
 from refocus_cli.bench.process import run_child
 from refocus_cli.bench.report import BenchRow, Better, StepResult
@@ -46,7 +46,7 @@ def estimated_gather_s(width: int, height: int, blur_k_px: float, device: str) -
 
 
 def measure_engine(
-    engine: Engine, width: int, height: int, blur_k_px: float, plan: SpeedPlan, device: str
+    engine: BenchEngine, width: int, height: int, blur_k_px: float, plan: SpeedPlan, device: str
 ) -> SpeedMeasure:
     """Run one speed case in a child process and read its timings and peak memory."""
     command = [sys.executable, "-m", "refocus_cli.bench.speed_case", "--engine", engine.name]
@@ -85,7 +85,7 @@ def speed_rows(
 
 
 def speed_case_step(
-    width: int, height: int, blur_k_px: float, engines: list[Engine], plan: SpeedPlan, device: str
+    width: int, height: int, blur_k_px: float, engines: list[BenchEngine], plan: SpeedPlan, device: str
 ) -> StepResult:
     """Every engine and the gather baseline at one size and K, each in its own process."""
     estimate = estimated_gather_s(width, height, blur_k_px, device)

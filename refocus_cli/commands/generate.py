@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from refocus_cli.commands.image import ApertureOption, BladesOption, aperture_from, parse_focus
-from refocus_cli.config import Device, Quality
+from refocus_cli.commands.options import ApertureOption, BladesOption, aperture_from, parse_focus
+from refocus_cli.modes import Device, Quality
 
 MODEL, LENS, FOCUS, APERTURE, OUTPUT, RUNTIME = "Model", "Lens", "Focus", "Aperture", "Output", "Runtime"
 

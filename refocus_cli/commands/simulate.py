@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 
 from refocus_cli.commands import echo_error
-from refocus_cli.config import Device
 from refocus_cli.io.run_paths import RunPaths, check_run_paths
+from refocus_cli.modes import Device
 
 DATA, SCALE, RUNTIME = "Data", "Scale", "Runtime"
 

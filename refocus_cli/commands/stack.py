@@ -10,13 +10,13 @@ from typing import Annotated
 import typer
 
 from refocus_cli.commands import debug_enabled, echo_error, item_error
-from refocus_cli.commands.image import APERTURE, DEPTH, FORCED_DEPTH_SOURCES, OUTPUT, RUNTIME, aperture_from
 from refocus_cli.commands.inputs import depth_for, expand_inputs, input_reads, per_input_problems
-from refocus_cli.config import DepthKind, Device, Quality
+from refocus_cli.commands.options import APERTURE, DEPTH, FORCED_DEPTH_SOURCES, OUTPUT, RUNTIME, aperture_from
 from refocus_cli.errors import InputError
 from refocus_cli.io.depth_output import depth_paths
 from refocus_cli.io.formats import image_format
 from refocus_cli.io.run_paths import RunPaths, check_readable_file, check_run_paths, make_folder, model_reads
+from refocus_cli.modes import DepthKind, Device, Quality
 
 STACK, FUSE = "Stack from one photo", "Fuse a captured stack"
 

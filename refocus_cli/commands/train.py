@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from refocus_cli.config import Device
 from refocus_cli.io.run_paths import RunPaths, check_run_paths
+from refocus_cli.modes import Device
 
 DATA, MODEL, RUNTIME = "Data", "Model and loss", "Runtime"
 

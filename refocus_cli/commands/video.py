@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
-from refocus_cli.commands.image import APERTURE, DEPTH, OUTPUT, RUNTIME, aperture_from, parse_focus
-from refocus_cli.config import Device, Engine, Quality
+from refocus_cli.commands.options import APERTURE, DEPTH, OUTPUT, RUNTIME, aperture_from, parse_focus
 from refocus_cli.errors import OutputError
 from refocus_cli.io.run_paths import RunPaths, check_run_paths, model_reads
+from refocus_cli.modes import Device, Engine, Quality
 
 FOCUS, ENCODE, TIME = "Focus and blur over time", "Encoding", "Windows and stability"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi")

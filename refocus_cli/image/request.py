@@ -9,9 +9,20 @@ from typing import Any
 
 from refocus_cli.aperture import ApertureShape
 from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
+from refocus_cli.errors import SettingsError
 from refocus_cli.focus import FocusSpec
 from refocus_cli.highlights import HighlightSettings
 from refocus_cli.lens import CameraSettings, PartialCamera
+from refocus_cli.modes import DepthKind, DepthSource, Device, Engine, Quality, Restore, as_mode
+
+MODE_FIELDS = (
+    ("depth_kind", DepthKind, "--depth-kind"),
+    ("quality", Quality, "--quality"),
+    ("depth_source", DepthSource, "--depth source"),
+    ("restore", Restore, "--restore"),
+    ("device", Device, "--device"),
+    ("engine", Engine, "--engine"),
+)
 
 
 @dataclass(frozen=True)
@@ -22,26 +33,37 @@ class ImageRequest:
     input_path: Path
     output_path: Path
     depth_path: Path | None = None
-    depth_kind: str = "auto"
+    depth_kind: DepthKind = DepthKind.auto
     focus: FocusSpec = field(default_factory=FocusSpec)
     blur_k_px: float | None = 8.0
     camera: PartialCamera = field(default_factory=PartialCamera)
     aperture: ApertureShape = field(default_factory=ApertureShape)
     highlights: HighlightSettings = field(default_factory=HighlightSettings)
-    quality: str = "fast"
-    depth_source: str = "auto"
+    quality: Quality = Quality.fast
+    depth_source: DepthSource = DepthSource.auto
     depth_model: str = DEFAULT_DEPTH_MODEL
     offline: bool = False
-    restore: str = "off"
+    restore: Restore = Restore.off
     save_depth: bool = False
     save_depth_npy: bool = False
-    device: str = "auto"
+    device: Device = Device.auto
     overwrite: bool = False
-    engine: str = "physics"
+    engine: Engine = Engine.physics
     model: str | None = None
     lens_from_photo: bool = False
     """`blur_k_px` is only the default: an image `refocus generate` wrote is refocused with the lens its EXIF
     records (physical mode) when its depth is metric."""
+
+    def __post_init__(self) -> None:
+        self.check_inputs()
+
+    def check_inputs(self) -> None:
+        """Every mode as its enum (a mode given as text is turned into one), or one line naming the option: run
+        when the request is made, so a misspelt mode is refused before any pixel is read."""
+        for name, kind, option in MODE_FIELDS:
+            object.__setattr__(self, name, as_mode(kind, getattr(self, name), option))
+        if self.depth_source is DepthSource.file and self.depth_path is None:
+            raise SettingsError("--depth file needs a depth file: pass its path with --depth")
 
 
 @dataclass(frozen=True)

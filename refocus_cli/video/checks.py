@@ -11,6 +11,7 @@ import math
 from typing import TYPE_CHECKING
 
 from refocus_cli.errors import SettingsError
+from refocus_cli.focus import check_focus_disparity
 from refocus_cli.io.encoders import MAX_CRF, encoder_formats
 
 if TYPE_CHECKING:
@@ -41,8 +42,8 @@ def check_video_settings(request: VideoRequest) -> None:
     WindowPlan(request.window, request.overlap)  # raises for an impossible plan
     if not 0 <= request.blur_k_px < math.inf:
         raise SettingsError(f"--blur must be >= 0, got {request.blur_k_px:g}")
-    if request.focus_disparity is not None and not 0.0 <= request.focus_disparity <= 1.0:
-        raise SettingsError(f"--focus-depth must be a disparity between 0 and 1, got {request.focus_disparity:g}")
+    if request.focus_disparity is not None:
+        check_focus_disparity(request.focus_disparity)
     if not 0 <= request.focus_smoothing_s < math.inf:
         raise SettingsError(f"--focus-smoothing must be 0 (off) or more seconds, got {request.focus_smoothing_s:g}")
     if request.sequence_fps is not None and not 0 < request.sequence_fps <= 1000:

@@ -133,8 +133,6 @@ def _check_focus_point(request: VideoRequest, info: VideoInfo) -> None:
         x, y = request.focus_point_xy
         if not (0 <= x < info.width and 0 <= y < info.height):
             raise SettingsError(f"--focus {x:g},{y:g}: outside the {info.width}x{info.height} frame")
-    if request.focus_disparity is not None and not 0.0 <= request.focus_disparity <= 1.0:
-        raise SettingsError(f"--focus-depth must be a disparity between 0 and 1, got {request.focus_disparity}")
 
 
 def _blur_per_frame(request: VideoRequest, info: VideoInfo) -> np.ndarray:
