@@ -12,11 +12,9 @@ from refocus_cli.commands import echo_error
 from refocus_cli.commands.batch import run_batch
 from refocus_cli.commands.inputs import (
     check_outputs,
-    depth_for,
     expand_inputs,
-    input_reads,
     output_path_for,
-    per_input_problems,
+    plan_inputs,
 )
 from refocus_cli.commands.options import (
     FORCED_DEPTH_SOURCES,
@@ -127,7 +125,8 @@ def image_command(
         sources, output, out_dir, pick(suffix, defaults.suffix), extension.value if extension else None
     )
     forced_source = str(depth) if depth is not None and str(depth) in FORCED_DEPTH_SOURCES else None
-    problems = per_input_problems(sources, depth, forced_source is not None)
+    inputs_plan = plan_inputs(sources, depth, forced_source is not None)
+    problems = inputs_plan.problems
     writes = [out for source, out in zip(sources, outputs, strict=True) if source not in problems]
     if save_depth or save_depth_npy:
         writes += [extra for out in writes for extra in depth_paths(out, with_npy=save_depth_npy)]
@@ -135,7 +134,7 @@ def image_command(
     if kernel is not None:
         check_readable_file(kernel)
     check_run_paths(
-        input_reads(sources, depth, forced_source is not None)
+        inputs_plan.reads
         + model_reads(model, pick(depth_model, defaults.depth_model), kernel, config)
         + RunPaths(writes=tuple(writes), new_folders=(out_dir,) if out_dir else ()),
         overwrite=overwrite,
@@ -170,7 +169,7 @@ def image_command(
         return ImageRequest(
             input_path=source,
             output_path=out,
-            depth_path=None if forced_source else depth_for(source, depth, len(sources) > 1),
+            depth_path=inputs_plan.depth_files[source],
             depth_source=DepthSource(forced_source or "auto"),
             depth_model=pick(depth_model, defaults.depth_model),
             offline=offline,

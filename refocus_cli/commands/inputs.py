@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from refocus_cli.errors import InputError, OutputError, RefocusError, SettingsError
@@ -71,40 +72,39 @@ def depth_for(source: Path, depth: Path | None, many: bool) -> Path | None:
     raise InputError(source, f"no depth map for it in {depth} (looked for {source.stem}.png, .tif, .npy, .pfm)")
 
 
-def checked_depth_for(source: Path, depth: Path | None, many: bool) -> Path | None:
-    """`depth_for`, and the depth file found must be a regular file we can read."""
-    found = depth_for(source, depth, many)
-    if found is not None:
-        check_readable_file(found)
-    return found
+@dataclass(frozen=True)
+class InputPlan:
+    """The inputs of a batch, looked at once before any work.
+
+    Attributes:
+        problems: input -> its one-line error (missing, a folder, a FIFO, no readable depth file); those inputs
+            fail at once and the rest of the batch goes on.
+        depth_files: input -> the depth file it reads (None: no file, or a forced source).
+        reads: every photo, depth file and depth folder the batch reads, for the overlap rule.
+    """
+
+    problems: dict[Path, RefocusError]
+    depth_files: dict[Path, Path | None]
+    reads: RunPaths
 
 
-def per_input_problems(sources: list[Path], depth: Path | None, forced_source: bool) -> dict[Path, RefocusError]:
-    """For each input of a batch that cannot be read (missing, a folder, a FIFO) or has no readable depth
-    file: its one-line error. Those inputs fail at once; the rest of the batch goes on."""
+def plan_inputs(sources: list[Path], depth: Path | None, forced_source: bool) -> InputPlan:
+    """Check each input and find its depth file (a file given, or `<stem>.*` in a depth folder) once."""
     problems: dict[Path, RefocusError] = {}
+    depth_files: dict[Path, Path | None] = {}
+    many = len(sources) > 1
     for source in sources:
+        depth_files[source] = None
         try:
             check_readable_file(source)
-            if not forced_source:
-                checked_depth_for(source, depth, len(sources) > 1)
+            found = depth_files[source] = None if forced_source else depth_for(source, depth, many)
+            if found is not None:
+                check_readable_file(found)
         except RefocusError as error:
             problems[source] = error
-    return problems
-
-
-def input_reads(sources: list[Path], depth: Path | None, forced_source: bool) -> RunPaths:
-    """The photos and the depth files a batch reads (those that exist), for the overlap check."""
     reads = [s for s in sources if os.path.lexists(s)]
-    folders: list[Path] = []
-    if depth is not None and not forced_source:
-        if depth.is_dir():
-            folders.append(depth)
-            for source in sources:
-                try:
-                    reads.append(depth_for(source, depth, True) or depth)
-                except RefocusError:
-                    continue
-        elif os.path.lexists(depth):
-            reads.append(depth)
-    return RunPaths(reads=unique(reads), read_folders=tuple(folders))
+    reads += [f for f in depth_files.values() if f is not None and os.path.lexists(f)]
+    if depth is not None and not forced_source and not depth.is_dir() and os.path.lexists(depth):
+        reads.append(depth)
+    folders = (depth,) if depth is not None and not forced_source and depth.is_dir() else ()
+    return InputPlan(problems, depth_files, RunPaths(reads=unique(reads), read_folders=folders))

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from refocus_cli.commands import debug_enabled, echo_error, item_error
-from refocus_cli.commands.inputs import depth_for, expand_inputs, input_reads, per_input_problems
+from refocus_cli.commands.inputs import expand_inputs, plan_inputs
 from refocus_cli.commands.options import APERTURE, DEPTH, FORCED_DEPTH_SOURCES, OUTPUT, RUNTIME, aperture_from
 from refocus_cli.errors import InputError
 from refocus_cli.io.depth_output import depth_paths
@@ -120,14 +120,15 @@ def stack_command(
     if output is not None and len(sources) > 1:
         raise SettingsError(f"-o names one output but {len(sources)} inputs were given; use --out-dir")
     forced = str(depth) if depth is not None and str(depth) in FORCED_DEPTH_SOURCES else None
-    problems = per_input_problems(sources, depth, forced is not None)
+    inputs_plan = plan_inputs(sources, depth, forced is not None)
+    problems = inputs_plan.problems
     outputs = {s: stack_output_path(s, output, out_dir, format.value) for s in sources if s not in problems}
     kernel = None if aperture in ("disc", "polygon") else Path(aperture)
     if kernel is not None:
         check_readable_file(kernel)
     whole_folders = format.value in ("png", "html")
     check_run_paths(
-        input_reads(sources, depth, forced is not None)
+        inputs_plan.reads
         + model_reads(kernel)
         + RunPaths(
             writes=() if whole_folders else tuple(outputs.values()),
@@ -156,7 +157,7 @@ def stack_command(
             aperture=shape,
             quality=quality.value,
             device=device.value,
-            depth_path=None if forced else depth_for(source, depth, len(sources) > 1),
+            depth_path=inputs_plan.depth_files[source],
             depth_kind=depth_kind.value,
             depth_source=forced or "auto",
             overwrite=overwrite,
@@ -204,7 +205,7 @@ def fuse_frames(
         suffix = first.suffix if first.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff") else ".jpg"
         output = (out_dir or first.parent) / f"{first.stem}-fused{suffix}"
     image_format(output)
-    problems = [error for error in per_input_problems(frames, None, True).values() if isinstance(error, InputError)]
+    problems = [error for error in plan_inputs(frames, None, True).problems.values() if isinstance(error, InputError)]
     if problems:
         raise StackInputError(problems)
     extras = depth_paths(output, with_npy=save_depth_npy) if save_depth or save_depth_npy else []
