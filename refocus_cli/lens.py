@@ -67,6 +67,15 @@ class CameraSettings:
         return 0.5 * diameter_mm_per_inv_m * px_per_mm
 
 
+def check_blur_k(blur_k_px: float, option: str = "--blur") -> None:
+    """Raise `SettingsError` unless K is a finite number >= 0 (the one blur check every job uses).
+
+    >>> check_blur_k(8.0)
+    """
+    if not 0 <= blur_k_px < math.inf:
+        raise SettingsError(f"{option} must be zero or positive, got {blur_k_px:g}")
+
+
 def signed_coc_px(disparity: torch.Tensor, focus_disparity: float | torch.Tensor, blur_k_px: float) -> torch.Tensor:
     """Signed circle-of-confusion radius ``K * (d - d_focus)`` in pixels (positive = nearer than focus).
 
@@ -82,8 +91,7 @@ def signed_coc_px(disparity: torch.Tensor, focus_disparity: float | torch.Tensor
     >>> signed_coc_px(torch.tensor([[[[0.0, 1.0]]]]), 0.5, 8.0).tolist()
     [[[[-4.0, 4.0]]]]
     """
-    if blur_k_px < 0:
-        raise SettingsError(f"--blur must be zero or positive, got {blur_k_px}")
+    check_blur_k(blur_k_px)
     return (blur_k_px * (disparity - focus_disparity)).clamp(-MAX_COC_RADIUS_PX, MAX_COC_RADIUS_PX)
 
 

@@ -83,7 +83,7 @@ CASES = [
     ("overlap-too-big", "video clip.mp4 -o out.mp4 --overlap 99", "--overlap 99 must be smaller than --window"),
     ("bad-keyframe", "video clip.mp4 -o out.mp4 --focus-at bad", "--focus-at"),
     ("bad-blur-keyframe", "video clip.mp4 -o out.mp4 --blur-at 1s:x", "--blur-at"),
-    ("negative-blur", "video clip.mp4 -o out.mp4 --blur -1", "--blur must be >= 0"),
+    ("negative-blur", "video clip.mp4 -o out.mp4 --blur -1", "--blur must be zero or positive"),
     ("focus-depth-range", "video clip.mp4 -o out.mp4 --focus-depth 2", "--focus-depth must be a disparity"),
 ]
 

@@ -13,6 +13,7 @@ import typer
 from refocus_cli.config import CAMERA_FIELDS, DEFAULT_BLADES, Config, ImageDefaults, Preset
 from refocus_cli.errors import SettingsError
 from refocus_cli.focus import FocusSpec, check_focus_disparity
+from refocus_cli.lens import check_blur_k
 from refocus_cli.modes import DepthKind, Device, Engine, OutputFormat, Quality, Restore
 
 if TYPE_CHECKING:
@@ -280,6 +281,5 @@ def blur_mode(
     if lens is not None or any(v is not None for v in physical_options.values()):
         return None, physical_camera(physical_options, lens)
     blur_k = pick(blur, defaults.blur)
-    if not 0 <= blur_k < math.inf:
-        raise SettingsError(f"--blur must be zero or positive, got {blur_k:g}")
+    check_blur_k(blur_k)
     return blur_k, physical_camera({}, None)

@@ -12,7 +12,7 @@ from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
 from refocus_cli.errors import SettingsError
 from refocus_cli.focus import FocusSpec
 from refocus_cli.highlights import HighlightSettings
-from refocus_cli.lens import CameraSettings, PartialCamera
+from refocus_cli.lens import CameraSettings, PartialCamera, check_blur_k
 from refocus_cli.modes import DepthKind, DepthSource, Device, Engine, Quality, Restore, as_mode
 
 MODE_FIELDS = (
@@ -62,6 +62,8 @@ class ImageRequest:
         when the request is made, so a misspelt mode is refused before any pixel is read."""
         for name, kind, option in MODE_FIELDS:
             object.__setattr__(self, name, as_mode(kind, getattr(self, name), option))
+        if self.blur_k_px is not None:
+            check_blur_k(self.blur_k_px)
         if self.depth_source is DepthSource.file and self.depth_path is None:
             raise SettingsError("--depth file needs a depth file: pass its path with --depth")
 

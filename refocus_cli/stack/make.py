@@ -14,6 +14,7 @@ from refocus_cli.errors import SettingsError
 from refocus_cli.focus import FocusSpec
 from refocus_cli.io.animation import ping_pong, write_gif, write_mp4, write_png_folder
 from refocus_cli.io.images import encode_srgb, read_image
+from refocus_cli.lens import check_blur_k
 from refocus_cli.render.planes import settings_for_quality
 from refocus_cli.stack.page import write_page
 from refocus_cli.stack.sweep import render_sweep, sweep_focus_disparities
@@ -74,8 +75,7 @@ def check_stack_settings(frames: int, fmt: str, fps: float, blur_k_px: float) ->
         raise SettingsError(f"--format must be one of {', '.join(STACK_FORMATS)}, got {fmt!r}")
     if not 0 < fps <= 240:
         raise SettingsError(f"--fps must be between 0 and 240, got {fps:g}")
-    if not 0 <= blur_k_px < float("inf"):
-        raise SettingsError(f"--blur must be zero or positive, got {blur_k_px:g}")
+    check_blur_k(blur_k_px)
 
 
 def make_focal_stack(request: StackRequest) -> StackResult:

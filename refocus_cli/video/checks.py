@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from refocus_cli.errors import SettingsError
 from refocus_cli.focus import check_focus_disparity
 from refocus_cli.io.encoders import MAX_CRF, encoder_formats
+from refocus_cli.lens import check_blur_k
 
 if TYPE_CHECKING:
     from refocus_cli.video.pipeline import VideoRequest
@@ -40,8 +41,7 @@ def check_video_settings(request: VideoRequest) -> None:
     if request.depth_source == "file" and request.depth_video is None:
         raise SettingsError("--depth file needs a depth clip: pass it with --depth-video")
     WindowPlan(request.window, request.overlap)  # raises for an impossible plan
-    if not 0 <= request.blur_k_px < math.inf:
-        raise SettingsError(f"--blur must be >= 0, got {request.blur_k_px:g}")
+    check_blur_k(request.blur_k_px)
     if request.focus_disparity is not None:
         check_focus_disparity(request.focus_disparity)
     if not 0 <= request.focus_smoothing_s < math.inf:

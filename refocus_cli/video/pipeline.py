@@ -139,8 +139,6 @@ def _blur_per_frame(request: VideoRequest, info: VideoInfo) -> np.ndarray:
     """K for every frame [T]: keyframes interpolated, else the one K."""
     from refocus_cli.video.keyframes import interpolate, keyframe_frames, parse_blur_keyframe
 
-    if request.blur_k_px < 0:
-        raise SettingsError(f"--blur must be >= 0, got {request.blur_k_px}")
     if not request.blur_keys:
         return np.full(info.frame_count, request.blur_k_px)
     keys = [parse_blur_keyframe(text) for text in request.blur_keys]
