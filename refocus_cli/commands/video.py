@@ -10,10 +10,25 @@ from typing import Annotated, Any
 
 import typer
 
-from refocus_cli.commands.options import APERTURE, DEPTH, OUTPUT, RUNTIME, aperture_from, parse_focus
+from refocus_cli.commands.options import (
+    DEFAULTS,
+    DEPTH,
+    OUTPUT,
+    RUNTIME,
+    ApertureOption,
+    BladesOption,
+    ConfigOption,
+    DeviceOption,
+    QualityOption,
+    aperture_choice,
+    aperture_from,
+    parse_focus,
+    pick,
+)
+from refocus_cli.config import load_config
 from refocus_cli.errors import OutputError
 from refocus_cli.io.run_paths import RunPaths, check_run_paths, model_reads
-from refocus_cli.modes import Device, Engine, Quality
+from refocus_cli.modes import Engine, Restore
 
 FOCUS, ENCODE, TIME = "Focus and blur over time", "Encoding", "Windows and stability"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi")
@@ -90,8 +105,13 @@ def video_command(
         float | None, typer.Option(help="Focus on this disparity (0 far .. 1 near) throughout.", rich_help_panel=FOCUS)
     ] = None,
     blur: Annotated[
-        float, typer.Option(help="CoC radius in pixels per unit disparity difference.", rich_help_panel=FOCUS)
-    ] = 8.0,
+        float | None,
+        typer.Option(
+            help=f"CoC radius in pixels per unit disparity difference. (default: the config's, else {DEFAULTS.blur:g})",
+            rich_help_panel=FOCUS,
+            show_default=False,
+        ),
+    ] = None,
     blur_at: Annotated[
         list[str] | None,
         typer.Option(help="TIME:K blur keyframe; repeat to change the blur over time.", rich_help_panel=FOCUS),
@@ -134,23 +154,22 @@ def video_command(
         ),
     ] = None,
     restore: Annotated[
-        str,
+        Restore | None,
         typer.Option(
-            help="auto: undo the clip's own defocus first when it is worth it (per frame); on; off. "
-            "bokeh-video: always off.",
+            help="Undo the clip's own defocus first: on, auto (only where the fitted blur is worth undoing) or off; "
+            f"bokeh-video: always off. (default: the config's, else {DEFAULTS.restore.value})",
             rich_help_panel=TIME,
+            show_default=False,
         ),
-    ] = "auto",
+    ] = None,
     stabilise: Annotated[
         bool,
         typer.Option(
             help="Steady the depth in time (scale and shift, then a motion-gated filter).", rich_help_panel=TIME
         ),
     ] = True,
-    aperture: Annotated[
-        str, typer.Option(help="disc, polygon, or a kernel image file.", rich_help_panel=APERTURE)
-    ] = "disc",
-    blades: Annotated[int | None, typer.Option(help="Iris blades (implies polygon).", rich_help_panel=APERTURE)] = None,
+    aperture: ApertureOption = None,
+    blades: BladesOption = None,
     codec: Annotated[
         str, typer.Option(help="Video codec (libx264, libx265, ...).", rich_help_panel=ENCODE)
     ] = "libx264",
@@ -167,8 +186,9 @@ def video_command(
     resume: Annotated[
         bool, typer.Option(help="Image-sequence output: keep the frames already written.", rich_help_panel=OUTPUT)
     ] = False,
-    quality: Annotated[Quality, typer.Option(help="fast or fine.", rich_help_panel=RUNTIME)] = Quality.fast,
-    device: Annotated[Device, typer.Option(help="auto = CUDA when present.", rich_help_panel=RUNTIME)] = Device.auto,
+    quality: QualityOption = None,
+    device: DeviceOption = None,
+    config: ConfigOption = None,
     json_lines: Annotated[
         bool, typer.Option("--json", help="A JSON record with the focus track on stdout.", rich_help_panel=RUNTIME)
     ] = False,
@@ -179,14 +199,20 @@ def video_command(
     """Refocus a clip: a subject followed through it (or focus keyframes), a blur strength, depth steady in time;
     frame count, timestamps, audio and subtitles kept. `bokeh-video` is the same pipe for sharp clips (no
     restore)."""
+    defaults = load_config(config).image  # the same defaults as `refocus image`
+    aperture_name, blades_count = aperture_choice(aperture, blades, None, defaults)
+    depth_model = pick(depth_model, defaults.depth_model)
     out = output or default_output(clip)
-    kernel = None if aperture in ("disc", "polygon") else Path(aperture)
+    kernel = None if aperture_name in (None, "disc", "polygon") else Path(aperture_name)
     check_run_paths(
-        clip_paths(clip) + clip_paths(depth_video) + model_reads(kernel, model, depth_model) + output_paths(out),
+        clip_paths(clip)
+        + clip_paths(depth_video)
+        + model_reads(kernel, model, depth_model, config)
+        + output_paths(out),
         overwrite=overwrite or resume,
     )
 
-    from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
+    from refocus_cli.highlights import HighlightSettings
     from refocus_cli.io.video_types import EncodeSettings
     from refocus_cli.video.pipeline import VideoRequest, refocus_video
 
@@ -197,7 +223,7 @@ def video_command(
     if depth == "model":  # so is a forced depth model that cannot be had
         from refocus_cli.registry.resolve import resolve_model
 
-        resolve_model(depth_model or DEFAULT_DEPTH_MODEL, "depth", offline=offline, download=True)
+        resolve_model(depth_model, "depth", offline=offline, download=True)
 
     request = VideoRequest(
         input_path=clip,
@@ -205,23 +231,24 @@ def video_command(
         depth_video=depth_video,
         depth_kind=depth_kind,
         depth_source=depth,
-        depth_model=depth_model or DEFAULT_DEPTH_MODEL,
+        depth_model=depth_model,
         offline=offline,
         focus_point_xy=_focus_point(focus),
         focus_keys=tuple(focus_at or ()),
         focus_disparity=focus_depth,
-        blur_k_px=blur,
+        blur_k_px=pick(blur, defaults.blur),
         blur_keys=tuple(blur_at or ()),
         window=window,
         overlap=overlap,
         stabilise=stabilise,
-        restore="off" if ctx.info_name == "bokeh-video" else restore,
+        restore="off" if ctx.info_name == "bokeh-video" else pick(restore, defaults.restore).value,
         engine=engine.value,
         model=model,
         focus_smoothing_s=focus_smoothing,
-        aperture=aperture_from(None if aperture == "disc" else aperture, blades, 0.0, 1.0),
-        quality=quality.value,
-        device=device.value,
+        aperture=aperture_from(aperture_name, blades_count, defaults.rotation, defaults.aspect),
+        highlights=HighlightSettings(boost=defaults.highlights, threshold=defaults.highlight_threshold),
+        quality=pick(quality, defaults.quality).value,
+        device=pick(device, defaults.device).value,
         encode=EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
         sequence_fps=fps,
         overwrite=overwrite,
