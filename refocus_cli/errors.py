@@ -35,6 +35,15 @@ def missing_or_unreadable(path: Path | str, error: OSError) -> InputError | None
     return None
 
 
+class StackInputError(RefocusError):
+    """One or more frames of a stack are bad; the message holds one line per frame (the CLI prints each as
+    an error of its own)."""
+
+    def __init__(self, problems: list[InputError]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
 class SettingsError(RefocusError):
     """An option value or combination of options is invalid."""
 

@@ -6,6 +6,8 @@ every file in the workspace (and that no file was added)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -185,3 +187,34 @@ def test_overwrite_still_replaces_a_plain_output(workspace: Path) -> None:
     assert {k: v for k, v in after.items() if k != "exists.png"} == {
         k: v for k, v in before.items() if k != "exists.png"
     }
+
+
+LIGHT_REFUSALS = [
+    "image base.png --depth depth.png -o exists.png",
+    "image base.png --depth base-depth.png -o base-depth.png --overwrite",
+    "image base.png --depth depth.png --fnumber -1",
+    "stack --fuse fr/f0.png fr/f1.png -o fr/f1.png --overwrite",
+    "stack base.png --depth depth.png --format html -o . --overwrite",
+    "video base.png -o base.png --overwrite",
+    "simulate --source procedural --out sub/.. --count 2",
+    "train --data ds --out ds",
+    "generate sky -o exists.png",
+]
+
+
+@pytest.mark.parametrize("args", LIGHT_REFUSALS)
+def test_refusals_come_before_any_heavy_import(workspace: Path, args: str) -> None:
+    """Every check that needs no pixels runs before torch, OpenCV, PyAV or diffusers load (they take seconds)."""
+    probe = (
+        "import sys\n"
+        "from refocus_cli.cli import main\n"
+        f"sys.argv = ['refocus', *{args.split()!r}]\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
+        "heavy = sorted(m for m in ('torch', 'cv2', 'av', 'diffusers', 'transformers') if m in sys.modules)\n"
+        "print('EXIT', code, 'HEAVY', ','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=workspace, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.stdout.strip() == "EXIT 1 HEAVY", (result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("refocus: error: "), result.stderr

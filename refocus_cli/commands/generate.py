@@ -153,8 +153,15 @@ def generate_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No messages.", rich_help_panel=RUNTIME)] = False,
 ) -> None:
     """Generate a scene from a prompt and photograph it with a chosen lens (f-number, focal length, focus)."""
+    from refocus_cli.generate.outputs import PathsAskedFor, Sweep, check_generate_paths, extra_paths
+
+    kernel = () if aperture in (None, "disc", "polygon") else (Path(aperture),)
+    planned_sweep = None if sweep is None else Sweep.parse(sweep)
+    asked = PathsAskedFor(save_all_in_focus, save_depth, kernel, model, depth_model, overwrite)
+    check_generate_paths(output, planned_sweep, extra_paths(output, asked), asked)  # before any heavy import
+
     from refocus_cli.devices import resolve_device
-    from refocus_cli.generate.pipeline import GenerateRequest, Sweep, generate
+    from refocus_cli.generate.pipeline import GenerateRequest, generate
     from refocus_cli.generate.scene import SceneRange
     from refocus_cli.generate.text_to_image import Prompting
     from refocus_cli.highlights import HighlightSettings
@@ -173,13 +180,13 @@ def generate_command(
         aperture=shape,
         highlights=HighlightSettings(boost=highlights),
         quality=quality.value,
-        sweep=None if sweep is None else Sweep.parse(sweep),
+        sweep=planned_sweep,
         save_all_in_focus=save_all_in_focus,
         save_depth=save_depth,
         device=device.value,
         offline=offline,
         overwrite=overwrite,
-        reads=() if aperture in (None, "disc", "polygon") else (Path(aperture),),
+        reads=kernel,
     )
     result = generate(request)
     if json_line:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from refocus_cli.commands import echo_error
+from refocus_cli.io.dataset_layout import check_dataset_folder
 from refocus_cli.io.run_paths import RunPaths, check_run_paths
 from refocus_cli.modes import Device
 
@@ -68,6 +69,7 @@ def simulate_command(
     check_run_paths(
         RunPaths(reads=(config,) if config else (), read_folders=photos, fill_folders=(out,)), overwrite=False
     )
+    check_dataset_folder(out, resume=resume)
     from refocus_cli.devices import resolve_device
     from refocus_cli.simulate.pipeline import SimulateRequest, default_workers, simulate
     from refocus_cli.simulate.settings import load_settings

@@ -12,10 +12,11 @@ import typer
 from refocus_cli.commands import debug_enabled, echo_error, item_error
 from refocus_cli.commands.inputs import expand_inputs, plan_inputs
 from refocus_cli.commands.options import APERTURE, DEPTH, FORCED_DEPTH_SOURCES, OUTPUT, RUNTIME, aperture_from
-from refocus_cli.errors import InputError
+from refocus_cli.errors import InputError, StackInputError
 from refocus_cli.io.depth_output import depth_paths
 from refocus_cli.io.formats import image_format
 from refocus_cli.io.run_paths import RunPaths, check_readable_file, check_run_paths, make_folder, model_reads
+from refocus_cli.io.sequences import natural_key
 from refocus_cli.modes import DepthKind, Device, Quality
 
 STACK, FUSE = "Stack from one photo", "Fuse a captured stack"
@@ -111,9 +112,8 @@ def stack_command(
     if fuse:
         fuse_frames(inputs, output, out_dir, save_depth, save_depth_npy, far_first, overwrite, json_lines, quiet)
         return
-    from refocus_cli.devices import resolve_device
     from refocus_cli.errors import SettingsError
-    from refocus_cli.stack.make import StackRequest, check_stack_settings, make_focal_stack, stack_output_path
+    from refocus_cli.stack.settings import check_stack_settings, stack_output_path
 
     check_stack_settings(frames, format.value, fps, blur)
     sources = expand_inputs(inputs)
@@ -138,6 +138,9 @@ def stack_command(
         overwrite=overwrite,
         check_reads=False,
     )
+    from refocus_cli.devices import resolve_device
+    from refocus_cli.stack.make import StackRequest, make_focal_stack
+
     resolve_device(device.value)
     shape = aperture_from(None if aperture == "disc" else aperture, blades, 0.0, 1.0)
     if out_dir is not None:
@@ -195,9 +198,7 @@ def fuse_frames(
     quiet: bool,
 ) -> None:
     """`refocus stack --fuse`: the output defaults to <first frame's stem>-fused<its suffix>."""
-    from refocus_cli.stack.fuse_files import FuseRequest, StackInputError, fuse_stack_files, natural_key
-
-    frames = sorted(expand_inputs(inputs), key=natural_key)
+    frames = sorted(expand_inputs(inputs), key=lambda path: natural_key(path.name))
     if len(frames) < 2:
         raise InputError(frames[0], "--fuse needs at least two frames of a focal stack, got 1 (this one)")
     if output is None:
@@ -217,6 +218,8 @@ def fuse_frames(
     )
     if out_dir is not None:
         make_folder(out_dir)
+    from refocus_cli.stack.fuse_files import FuseRequest, fuse_stack_files
+
     request = FuseRequest(tuple(frames), output, save_depth, save_depth_npy, far_first, overwrite)
     result = fuse_stack_files(request)
     if json_lines:

@@ -28,61 +28,20 @@ from refocus_cli.depth.gdepth_write import embed_segments, gdepth_segments
 from refocus_cli.depth.learned import estimate_depth
 from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
 from refocus_cli.devices import resolve_device
-from refocus_cli.errors import SettingsError
 from refocus_cli.focus import FocusSpec, metric_focus_distance
+from refocus_cli.generate.outputs import Sweep, check_generate_paths, extra_paths, output_paths
 from refocus_cli.generate.scene import SceneRange, lens_coc_px, metric_depth, render_lens
 from refocus_cli.generate.text_to_image import Prompting, generate_all_in_focus, locate_text_to_image
 from refocus_cli.highlights import HighlightSettings
 from refocus_cli.io.atomic import atomic_output
 from refocus_cli.io.camera_exif import GENERATED_BY, camera_exif
 from refocus_cli.io.depth_files import DepthMap
-from refocus_cli.io.depth_output import depth_paths, save_depth
+from refocus_cli.io.depth_output import save_depth
 from refocus_cli.io.images import image_format, write_image
-from refocus_cli.io.run_paths import RunPaths, check_run_paths, model_reads
 from refocus_cli.lens import CameraSettings, PartialCamera
 
 DEFAULT_CAMERA = PartialCamera(f_number=2.8, focal_length_mm=50.0, sensor_width_mm=36.0)
 """The lens when no option says otherwise: a 50 mm f/2.8 on a full-frame sensor."""
-SWEEP_SETTINGS = {"fnumber": "f_number", "focus": "focus_distance_m", "focal-length": "focal_length_mm"}
-"""--sweep name -> the PartialCamera field it varies (focus: the focus distance in metres)."""
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """One lens setting and the values it takes, one output image each."""
-
-    setting: str
-    values: tuple[float, ...]
-
-    @classmethod
-    def parse(cls, text: str) -> Sweep:
-        """'fnumber=1.4,2.8,5.6', 'focus=1.5,3,10' (metres) or 'focal-length=35,50,85'.
-
-        >>> Sweep.parse("fnumber=1.4,2.8")
-        Sweep(setting='fnumber', values=(1.4, 2.8))
-        """
-        name, _, listed = text.partition("=")
-        name = name.strip().lower()
-        if name not in SWEEP_SETTINGS or not listed.strip():
-            raise SettingsError(
-                f"--sweep {text!r}: expected NAME=V1,V2,... with NAME one of {', '.join(SWEEP_SETTINGS)}"
-            )
-        try:
-            values = tuple(float(v) for v in listed.split(","))
-        except ValueError:
-            raise SettingsError(f"--sweep {text!r}: the values must be numbers separated by commas") from None
-        if not all(np.isfinite(v) and v > 0 for v in values):
-            raise SettingsError(f"--sweep {text!r}: every value must be a positive number")
-        if len(set(values)) != len(values):
-            raise SettingsError(f"--sweep {text!r}: a value is repeated")
-        return cls(name, values)
-
-    def lenses(self) -> list[tuple[str, PartialCamera]]:
-        """(file-name tag, the camera setting) per value: ('fnumber1.4', PartialCamera(f_number=1.4)), ..."""
-        return [
-            (f"{self.setting}{value:g}", PartialCamera(**{SWEEP_SETTINGS[self.setting]: value}))
-            for value in self.values
-        ]
 
 
 @dataclass(frozen=True)
@@ -176,38 +135,14 @@ class GenerateResult:
         }
 
 
-def output_paths(request: GenerateRequest) -> list[tuple[Path, PartialCamera]]:
-    """Each image to write and the lens setting it varies (one image without a sweep)."""
-    out = request.output_path
-    if request.sweep is None:
-        return [(out, PartialCamera())]
-    return [(out.with_name(f"{out.stem}-{tag}{out.suffix}"), lens) for tag, lens in request.sweep.lenses()]
-
-
-def extra_paths(request: GenerateRequest) -> list[Path]:
-    """The all-in-focus image and depth files asked for."""
-    out, paths = request.output_path, []
-    if request.save_all_in_focus:
-        paths.append(out.with_name(f"{out.stem}-all-in-focus.png"))
-    if request.save_depth:
-        paths += [*depth_paths(out, with_npy=False), out.with_name(f"{out.stem}-depth-m.tiff")]
-    return paths
-
-
 def generate(request: GenerateRequest) -> GenerateResult:
     """Generate the scene and write every image.
 
     Raises:
         RefocusError: a missing model (one line), bad settings, an output that exists or cannot be written.
     """
-    images = output_paths(request)
-    for path, _ in images:
-        image_format(path)  # an unknown suffix fails before any work
-    writes = RunPaths(writes=(*(p for p, _ in images), *extra_paths(request)))
-    check_run_paths(
-        RunPaths(reads=request.reads) + model_reads(request.model, request.depth_model) + writes,
-        overwrite=request.overwrite,
-    )
+    images = output_paths(request.output_path, request.sweep)
+    check_generate_paths(request.output_path, request.sweep, extra_paths(request.output_path, request), request)
     device = resolve_device(request.device)
     timings: dict[str, float] = {}
     start = time.perf_counter()

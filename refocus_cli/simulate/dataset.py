@@ -28,7 +28,7 @@ from typing import Any
 from refocus_cli import __version__
 from refocus_cli.errors import OutputError, SettingsError
 from refocus_cli.io.atomic import atomic_folder, atomic_output
-from refocus_cli.io.dataset_layout import DATASET_RECORD, MANIFEST, SCENES
+from refocus_cli.io.dataset_layout import DATASET_RECORD, MANIFEST, SCENES, check_dataset_folder
 from refocus_cli.simulate.scene import SCENE_RECORD, SceneFiles
 from refocus_cli.simulate.settings import SimulationSettings
 from refocus_cli.simulate.sources import SPLITS, SceneSpec
@@ -74,14 +74,9 @@ def prepare_folder(out: Path, record: dict[str, Any], *, resume: bool) -> None:
         OutputError: `out` is a file, its parent is missing, or it holds files and `resume` is false.
         SettingsError: resuming a folder whose dataset.json asks for something else (names the key).
     """
-    if out.exists() and not out.is_dir():
-        raise OutputError(out, "exists and is not a folder")
+    check_dataset_folder(out, resume=resume)
     existing = out / DATASET_RECORD
     if out.is_dir() and any(out.iterdir()):
-        if not resume:
-            raise OutputError(out, "exists and is not empty; pass --resume to finish that dataset, or a new folder")
-        if not existing.is_file():
-            raise OutputError(out, f"holds no {DATASET_RECORD}, so it is not a dataset that --resume can finish")
         try:
             old = json.loads(existing.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from refocus_cli.errors import InputError, RefocusError, SettingsError
+from refocus_cli.errors import InputError, SettingsError, StackInputError
 from refocus_cli.fusion.fuse import fuse_stack
 from refocus_cli.io.depth_files import DepthMap
 from refocus_cli.io.depth_output import save_depth
 from refocus_cli.io.images import LoadedImage, output_bit_depth, read_image, write_image
+from refocus_cli.io.sequences import natural_key as natural_name_key
 
 SOURCE = "focus-stack"
 
@@ -62,13 +62,13 @@ class FuseResult:
         }
 
 
-def natural_key(path: Path) -> list[Any]:
-    """Sort key that puts IMG_9.jpg before IMG_10.jpg.
+def natural_key(path: Path) -> list[int | str]:
+    """Sort key that puts IMG_9.jpg before IMG_10.jpg (by name, as `io.sequences.natural_key`).
 
     >>> sorted([Path("f10.jpg"), Path("f9.jpg")], key=natural_key)
     [PosixPath('f9.jpg'), PosixPath('f10.jpg')]
     """
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+    return natural_name_key(path.name)
 
 
 def read_frames(paths: list[Path]) -> list[LoadedImage]:
@@ -107,15 +107,6 @@ def read_frames(paths: list[Path]) -> list[LoadedImage]:
     if problems:
         raise StackInputError(problems)
     return loaded
-
-
-class StackInputError(RefocusError):
-    """One or more frames of a stack are bad; the message holds one line per frame (the CLI prints each as
-    an error of its own)."""
-
-    def __init__(self, problems: list[InputError]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
 
 
 def fuse_stack_files(request: FuseRequest) -> FuseResult:

@@ -10,17 +10,13 @@ from typing import Any
 from refocus_cli.aperture import ApertureShape
 from refocus_cli.depth.choose import DepthRequest, choose_depth
 from refocus_cli.devices import resolve_device
-from refocus_cli.errors import SettingsError
 from refocus_cli.focus import FocusSpec
 from refocus_cli.io.animation import ping_pong, write_gif, write_mp4, write_png_folder
 from refocus_cli.io.images import encode_srgb, read_image
-from refocus_cli.lens import check_blur_k
 from refocus_cli.render.planes import settings_for_quality
 from refocus_cli.stack.page import write_page
+from refocus_cli.stack.settings import check_stack_settings
 from refocus_cli.stack.sweep import render_sweep, sweep_focus_disparities
-
-STACK_FORMATS = ("mp4", "gif", "png", "html")
-MAX_FRAMES = 240
 
 
 @dataclass(frozen=True)
@@ -65,17 +61,6 @@ class StackResult:
             "notes": list(self.notes),
             "timings_s": {name: round(seconds, 4) for name, seconds in self.timings_s.items()},
         }
-
-
-def check_stack_settings(frames: int, fmt: str, fps: float, blur_k_px: float) -> None:
-    """Raise SettingsError (one line) for settings no stack can have."""
-    if not 1 <= frames <= MAX_FRAMES:
-        raise SettingsError(f"--frames must be between 1 and {MAX_FRAMES}, got {frames}")
-    if fmt not in STACK_FORMATS:
-        raise SettingsError(f"--format must be one of {', '.join(STACK_FORMATS)}, got {fmt!r}")
-    if not 0 < fps <= 240:
-        raise SettingsError(f"--fps must be between 0 and 240, got {fps:g}")
-    check_blur_k(blur_k_px)
 
 
 def make_focal_stack(request: StackRequest) -> StackResult:
@@ -123,12 +108,3 @@ def make_focal_stack(request: StackRequest) -> StackResult:
         )
     timings["render_and_write"] = time.perf_counter() - start
     return StackResult(request.input_path, out, request.format, focus, depth.source, tuple(notes), timings)
-
-
-def stack_output_path(source: Path, output: Path | None, out_dir: Path | None, fmt: str) -> Path:
-    """-o as given, else `<stem>-stack.<ext>` (a folder `<stem>-stack` for png and html) beside the input or
-    in --out-dir."""
-    if output is not None:
-        return output
-    name = f"{source.stem}-stack" + (f".{fmt}" if fmt in ("mp4", "gif") else "")
-    return (out_dir or source.parent) / name
