@@ -14,6 +14,21 @@ import typer
 
 from refocus_cli.commands import debug_enabled, echo_error
 from refocus_cli.commands.inputs import check_outputs, depth_for, expand_inputs, output_path_for
+from refocus_cli.commands.limits import (
+    ASPECT,
+    BLADES,
+    BLUR_K_PX,
+    FNUMBER,
+    FOCAL_LENGTH_MM,
+    FOCUS_DEPTH,
+    FOCUS_DISTANCE_M,
+    HIGHLIGHT_THRESHOLD,
+    HIGHLIGHTS,
+    ROTATION_DEG,
+    SENSOR_WIDTH_MM,
+    check_lens_options,
+    in_help,
+)
 from refocus_cli.config import (
     CAMERA_FIELDS,
     DEFAULT_BLADES,
@@ -47,7 +62,9 @@ ApertureOption = Annotated[
 BladesOption = Annotated[
     int | None,
     typer.Option(
-        help=f"Iris blades (implies polygon). (default: {DEFAULT_BLADES})", rich_help_panel=APERTURE, show_default=False
+        help=f"Iris blades (implies polygon){in_help(BLADES)}. (default: {DEFAULT_BLADES})",
+        rich_help_panel=APERTURE,
+        show_default=False,
     ),
 ]
 
@@ -175,29 +192,38 @@ def image_command(
         ),
     ] = None,
     focus_depth: Annotated[
-        float | None, typer.Option(help="Focus on this disparity (0 = farthest, 1 = nearest).", rich_help_panel=FOCUS)
+        float | None,
+        typer.Option(
+            help=f"Focus on this disparity (0 = farthest, 1 = nearest){in_help(FOCUS_DEPTH)}.", rich_help_panel=FOCUS
+        ),
     ] = None,
     blur: Annotated[
         float | None,
         typer.Option(
-            help="CoC radius in pixels per unit disparity difference: r = K * |d - d_focus|. "
-            f"(default: {DEFAULTS.blur:g})",
+            help="CoC radius in pixels per unit disparity difference: r = K * |d - d_focus| (r is capped at 256 px)"
+            f"{in_help(BLUR_K_PX)}. (default: {DEFAULTS.blur:g})",
             rich_help_panel=BLUR,
             show_default=False,
         ),
     ] = None,
-    fnumber: Annotated[float | None, typer.Option(help="Physical mode: f-number.", rich_help_panel=BLUR)] = None,
+    fnumber: Annotated[
+        float | None, typer.Option(help=f"Physical mode: f-number{in_help(FNUMBER)}.", rich_help_panel=BLUR)
+    ] = None,
     focal_length: Annotated[
-        float | None, typer.Option(help="Physical mode: focal length, mm.", rich_help_panel=BLUR)
+        float | None, typer.Option(help=f"Physical mode: focal length{in_help(FOCAL_LENGTH_MM)}.", rich_help_panel=BLUR)
     ] = None,
     sensor_width: Annotated[
         float | None,
-        typer.Option(help="Physical mode: sensor width, mm (default: from EXIF, else 36).", rich_help_panel=BLUR),
+        typer.Option(
+            help=f"Physical mode: sensor width{in_help(SENSOR_WIDTH_MM)} (default: from EXIF, else 36).",
+            rich_help_panel=BLUR,
+        ),
     ] = None,
     focus_distance: Annotated[
         float | None,
         typer.Option(
-            help="Physical mode: focus distance, m (default: depth at --focus, else EXIF).", rich_help_panel=BLUR
+            help=f"Physical mode: focus distance{in_help(FOCUS_DISTANCE_M)} (default: depth at --focus, else EXIF).",
+            rich_help_panel=BLUR,
         ),
     ] = None,
     preset: Annotated[
@@ -206,16 +232,23 @@ def image_command(
     aperture: ApertureOption = None,
     blades: BladesOption = None,
     rotation: Annotated[
-        float | None, typer.Option(help="Aperture rotation, degrees.", rich_help_panel=APERTURE)
+        float | None, typer.Option(help=f"Aperture rotation, degrees{in_help(ROTATION_DEG)}.", rich_help_panel=APERTURE)
     ] = None,
     aspect: Annotated[
-        float | None, typer.Option(help="Aperture width/height; < 1 for anamorphic ovals.", rich_help_panel=APERTURE)
+        float | None,
+        typer.Option(
+            help=f"Aperture width/height; < 1 for anamorphic ovals{in_help(ASPECT)}.", rich_help_panel=APERTURE
+        ),
     ] = None,
     highlights: Annotated[
-        float | None, typer.Option(help="Highlight boost in linear light (0 = off).", rich_help_panel=APERTURE)
+        float | None,
+        typer.Option(help=f"Highlight boost in linear light (0 = off){in_help(HIGHLIGHTS)}.", rich_help_panel=APERTURE),
     ] = None,
     highlight_threshold: Annotated[
-        float | None, typer.Option(help="Linear luminance where the boost starts.", rich_help_panel=APERTURE)
+        float | None,
+        typer.Option(
+            help=f"Linear luminance where the boost starts{in_help(HIGHLIGHT_THRESHOLD)}.", rich_help_panel=APERTURE
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Output file (one input only).", rich_help_panel=OUTPUT)
@@ -300,6 +333,19 @@ def image_command(
     defaults = settings.image
     lens = chosen_preset(preset, blur, physical_options, settings)
     blur_k, camera = blur_mode(blur, physical_options, lens, defaults)
+    check_lens_options(
+        blades=blades,
+        rotation=rotation,
+        aspect=aspect,
+        highlights=highlights,
+        highlight_threshold=highlight_threshold,
+        blur=blur,
+        focus_depth=focus_depth,
+        fnumber=fnumber,
+        focal_length=focal_length,
+        sensor_width=sensor_width,
+        focus_distance=focus_distance,
+    )  # after the checks above (their wording), before any file is read
 
     from refocus_cli.highlights import HighlightSettings
     from refocus_cli.pipeline import ImageRequest, resolve_device

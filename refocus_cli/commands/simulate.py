@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from refocus_cli.commands import echo_error
+from refocus_cli.commands.limits import SIMULATE_COUNT, WORKERS, check_ranges, in_help
 from refocus_cli.config import Device
 
 DATA, SCALE, RUNTIME = "Data", "Scale", "Runtime"
@@ -28,7 +29,9 @@ def simulate_command(
         ),
     ],
     out: Annotated[Path, typer.Option(help="The dataset folder to make.", rich_help_panel=DATA)],
-    count: Annotated[int, typer.Option(help="Source/target pairs to make.", rich_help_panel=DATA)],
+    count: Annotated[
+        int, typer.Option(help=f"Source/target pairs to make{in_help(SIMULATE_COUNT)}.", rich_help_panel=DATA)
+    ],
     seed: Annotated[int, typer.Option(help="Decides every random choice.", rich_help_panel=DATA)] = 0,
     config: Annotated[
         Path | None,
@@ -42,7 +45,11 @@ def simulate_command(
     ] = False,
     workers: Annotated[
         int | None,
-        typer.Option(help="Local worker processes (default: the cores).", rich_help_panel=SCALE, show_default=False),
+        typer.Option(
+            help=f"Local worker processes{in_help(WORKERS)} (default: the cores).",
+            rich_help_panel=SCALE,
+            show_default=False,
+        ),
     ] = None,
     ray: Annotated[
         str | None,
@@ -63,6 +70,7 @@ def simulate_command(
     """Simulate training data: pairs of one scene at different focus planes, blur levels and apertures, and
     stacking groups (frames over the depth range, in-focus masks, their composite), with a manifest row per
     sample and a train/validation/test split by scene."""
+    check_ranges({"--count": (count, SIMULATE_COUNT), "--workers": (workers, WORKERS)})
     from refocus_cli.pipeline import resolve_device
     from refocus_cli.simulate.pipeline import SimulateRequest, default_workers, simulate
     from refocus_cli.simulate.settings import load_settings
