@@ -23,7 +23,7 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,7 @@ CAMERA_TAGS = {
 """EXIF tag id -> standard name, for the tags `LoadedImage.camera_tags` collects."""
 
 _EXIF_PREFIX = b"Exif\x00\x00"
+_PNG_STRIP_ROWS = 256
 _EXIF_IFD = 0x8769
 _ORIENTATION = 0x0112
 _SOFTWARE = 0x0131
@@ -179,14 +180,26 @@ def read_image(path: Path) -> LoadedImage:
     Raises:
         InputError: as `open_image`, and "unsupported mode X" for other pixel formats (float, LAB, ...).
     """
+    loaded, pixels = read_image_codes(path)
+    return replace(loaded, linear=pixels_to_linear(pixels, loaded.bit_depth))
+
+
+def read_image_codes(path: Path) -> tuple[LoadedImage, np.ndarray]:
+    """`read_image` without linear light, for images too large to hold in it (12 bytes a pixel): the image as
+    read, its `linear` only a shape (a tensor on the "meta" device, no pixels), and its [H,W,3] uint8 or uint16
+    sRGB samples with the EXIF orientation applied (3 or 6 bytes a pixel), for `pixels_to_linear` a tile at a time.
+
+    Raises:
+        InputError: as `read_image`.
+    """
     path = Path(path)
     with open_image(path) as img:
         pixels, bit_depth = _decode_pixels(path, img)
         exif = img.getexif()
         pixels = orient(pixels, int(exif.get(_ORIENTATION, 1) or 1))
-        return LoadedImage(
+        loaded = LoadedImage(
             path=path,
-            linear=pixels_to_linear(pixels, bit_depth),
+            linear=torch.empty((1, 3, *pixels.shape[:2]), device="meta"),
             bit_depth=bit_depth,
             exif=_exif_for_output(img),
             icc_profile=_rgb_icc_profile(img.info.get("icc_profile")),
@@ -194,6 +207,7 @@ def read_image(path: Path) -> LoadedImage:
             format=str(img.format or ""),
             software=str(exif.get(_SOFTWARE, "") or "").strip("\x00 "),
         )
+        return loaded, pixels
 
 
 def _decode_pixels(path: Path, img: Image.Image) -> tuple[np.ndarray, int]:
@@ -203,16 +217,16 @@ def _decode_pixels(path: Path, img: Image.Image) -> tuple[np.ndarray, int]:
         return np.repeat(grey[:, :, None], 3, axis=2), 16
     if img.mode not in _EIGHT_BIT_MODES:
         raise InputError(path, f"unsupported mode {img.mode}")
-    if _stored_bits(path, img) == 16:
+    if stored_bits(path, img) == 16:
         wide = _decode_rgb48(path)
         if wide is not None and wide.shape[:2] == (img.height, img.width):
             return wide, 16
     if "transparency" in img.info:  # palette or colour-key transparency: through RGBA, or Pillow warns
         img = img.convert("RGBA")
-    return np.asarray(img.convert("RGB")), 8
+    return np.asarray(img if img.mode == "RGB" else img.convert("RGB")), 8  # no copy of an RGB image's pixels
 
 
-def _stored_bits(path: Path, img: Image.Image) -> int:
+def stored_bits(path: Path, img: Image.Image) -> int:
     """Bits per sample as stored in a PNG or TIFF file (8 for other formats)."""
     if img.format == "TIFF":
         bits = getattr(img, "tag_v2", {}).get(258, (8,))
@@ -389,9 +403,32 @@ def write_image(
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
     depth = bit_depth if fmt in SIXTEEN_BIT_FORMATS else 8
-    pixels = encode_srgb(linear, depth)
+    write_codes(
+        path, encode_srgb(linear, depth), exif=exif, icc_profile=icc_profile, overwrite=overwrite, quality=quality
+    )
+
+
+def write_codes(
+    path: Path,
+    pixels: np.ndarray,
+    *,
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
+    overwrite: bool = False,
+    quality: int = 95,
+) -> None:
+    """Write [H,W,3] sRGB samples, uint8 or (PNG and TIFF only) uint16, atomically: `write_image` after encoding.
+
+    Raises:
+        OutputError: as `write_image`.
+        ValueError: 16-bit samples for a format that holds 8 bits only.
+    """
+    path = Path(path)
+    fmt = image_format(path)
+    if pixels.dtype == np.uint16 and fmt not in SIXTEEN_BIT_FORMATS:
+        raise ValueError(f"{fmt} holds 8-bit samples only, got uint16")
     with atomic_output(path, overwrite=overwrite) as tmp:
-        if depth == 16 and fmt == "PNG":
+        if pixels.dtype == np.uint16 and fmt == "PNG":
             tmp.write_bytes(png16_bytes(pixels, exif=exif, icc_profile=icc_profile))
         elif fmt == "TIFF":
             tmp.write_bytes(tiff_bytes(pixels, exif=exif, icc_profile=icc_profile))
@@ -430,20 +467,26 @@ def _save_pillow(
 def png16_bytes(pixels: np.ndarray, *, exif: bytes | None = None, icc_profile: bytes | None = None) -> bytes:
     """A 16-bit RGB PNG file of [H,W,3] uint16 samples, with eXIf and iCCP chunks where given.
 
-    Every row uses the Sub filter (vectorised); the stream is deflated by zlib.
+    Every row uses the Sub filter (vectorised); the stream is deflated by zlib, in strips of rows (memory holds
+    one strip besides the samples and the compressed bytes).
     """
     height, width, _ = pixels.shape
-    rows = pixels.astype(">u2", order="C").view(np.uint8).reshape(height, width * 6)
-    filtered = rows.copy()
-    filtered[:, 6:] -= rows[:, :-6]  # Sub: each byte minus the same byte of the pixel to its left, mod 256
-    scanlines = np.concatenate([np.ones((height, 1), np.uint8), filtered], axis=1)  # filter type 1 per row
+    deflate = zlib.compressobj(6)
+    compressed = []
+    for top in range(0, height, _PNG_STRIP_ROWS):
+        rows = pixels[top : top + _PNG_STRIP_ROWS].astype(">u2").view(np.uint8).reshape(-1, width * 6)
+        filtered = rows.copy()
+        filtered[:, 6:] -= rows[:, :-6]  # Sub: each byte minus the same byte of the pixel to its left, mod 256
+        scanlines = np.concatenate([np.ones((len(rows), 1), np.uint8), filtered], axis=1)  # filter type 1 per row
+        compressed.append(deflate.compress(scanlines.tobytes()))
+    compressed.append(deflate.flush())
     chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))]
     if icc_profile:
         chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
     if exif:
         body = exif[len(_EXIF_PREFIX) :] if exif.startswith(_EXIF_PREFIX) else exif
         chunks.append(_png_chunk(b"eXIf", body))
-    chunks.append(_png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)))
+    chunks.append(_png_chunk(b"IDAT", b"".join(compressed)))
     chunks.append(_png_chunk(b"IEND", b""))
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 
@@ -464,7 +507,7 @@ def tiff_bytes(pixels: np.ndarray, *, exif: bytes | None = None, icc_profile: by
     order, head, kept = _tiff_head(exif)
     height, width, _ = pixels.shape
     bits = 8 * pixels.dtype.itemsize
-    samples = pixels.astype(f"{order}u{pixels.dtype.itemsize}", order="C").reshape(height, width * 3)
+    samples = pixels.astype(f"{order}u{pixels.dtype.itemsize}", order="C", copy=False).reshape(height, width * 3)
     rows_per_strip = max(1, (1 << 20) // samples[0].nbytes)
     buffer = bytearray(head)
     offsets, counts = [], []
