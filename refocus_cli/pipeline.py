@@ -1,6 +1,7 @@
 """The image pipe as a library call: read, find depth and focus, compute the CoC map, render, write.
 
-`refocus_image_file` is what `refocus image` runs for each input; it is importable and usable on its own.
+`refocus_image_file` refocuses a whole image; it is importable and usable on its own. `refocus image` runs
+`image_job.refocus_image`, which calls it when the job fits the memory budget and renders in tiles otherwise.
 """
 
 from __future__ import annotations

@@ -321,7 +321,9 @@ def image_command(
         Path | None, typer.Option(help="TOML config with defaults and lens presets.", rich_help_panel=RUNTIME)
     ] = None,
 ) -> None:
-    """Refocus photos on a new point with a new amount of lens blur."""
+    """Refocus photos on a new point with a new amount of lens blur.
+
+    Photos too large for the memory budget (REFOCUS_MEMORY_GB, default 4 GB) are rendered in tiles."""
     settings = load_config(config)
     focus_spec = focus_from(focus, focus_depth)
     physical_options = {
