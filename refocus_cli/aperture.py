@@ -19,6 +19,9 @@ from refocus_cli.errors import InputError, SettingsError
 ApertureKind = Literal["disc", "polygon", "custom"]
 MAX_KERNEL_SIDE_PX = 1024
 """Largest custom aperture image, per side: it is resampled for every kernel, and a lens opening needs no more."""
+MAX_BLADES = 32
+"""Most blades an iris may have: each costs a pass over every kernel, and at 32 a polygon is within a pixel of
+a disc even at the largest blur radius (256 px)."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class ApertureShape:
 
     Attributes:
         kind: "disc", "polygon" (an iris of `blades` straight blades) or "custom" (the `custom` image).
-        blades: number of blades for "polygon" (>= 3).
+        blades: number of blades for "polygon" (3 to MAX_BLADES).
         rotation_deg: rotation of the polygon or custom image, degrees counter-clockwise.
         aspect: width / height of the opening; < 1 gives the tall ovals of anamorphic lenses.
         custom: [h, w] non-negative weights, the opening as an image (bright = open), for "custom".
@@ -44,6 +47,10 @@ class ApertureShape:
             raise SettingsError(f"--aperture must be disc, polygon or an image file, got {self.kind!r}")
         if self.kind == "polygon" and self.blades < 3:
             raise SettingsError(f"--blades must be 3 or more, got {self.blades}")
+        if self.kind == "polygon" and self.blades > MAX_BLADES:
+            raise SettingsError(f"--blades must be between 3 and {MAX_BLADES}, got {self.blades}")
+        if not math.isfinite(self.rotation_deg):
+            raise SettingsError(f"--rotation must be any finite number, got {self.rotation_deg}")
         if not (0.1 <= self.aspect <= 10.0):
             raise SettingsError(f"--aspect must be between 0.1 and 10, got {self.aspect}")
         if self.kind == "custom":

@@ -65,6 +65,10 @@ class ModelUnavailableError(RefocusError):
     """A learned model's weights are not on this machine (or cannot be loaded)."""
 
 
+class ResourceError(RefocusError):
+    """A job would need more memory than its budget (REFOCUS_MEMORY_GB); refused before any pixel work."""
+
+
 def one_line(error: BaseException, limit: int = 160) -> str:
     """The first non-empty line of an error message, shortened; the error's type when it has no message.
 

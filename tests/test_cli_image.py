@@ -273,7 +273,7 @@ def test_interrupt_leaves_no_partial_output(tmp_path: Path, photo_with_depth: tu
     photo, depth = photo_with_depth
     script = f"""
 import sys
-import refocus_cli.io.images as images
+import refocus_cli.io.image_writer as images
 def interrupted(*args, **kwargs):
     raise KeyboardInterrupt
 images._save_pillow = interrupted

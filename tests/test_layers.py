@@ -44,6 +44,7 @@ FLOORS: dict[str, int] = {
     "errors": 1,
     "registry": 1,
     "devices": 1,
+    "memory": 1,
     "modes": 1,
     "highlights": 1,
     "completions": 4,

@@ -119,6 +119,17 @@ def test_tiled_render_equals_whole_render() -> None:
     assert torch.allclose(whole, tiled, atol=1e-5)
 
 
+def test_tiles_equal_the_whole_render_for_small_two_sided_blur() -> None:
+    """Near and far of focus with radii under a pixel: the hole filling's coarse grid sets the tiles' alignment."""
+    generator = torch.Generator().manual_seed(3)
+    scene = random_layered_scene((70, 90), generator=generator)
+    image, disparity = scene.pinhole_image(), scene.disparity_map()
+    coc = signed_coc_px(disparity, 0.5, 1.5)
+    assert float(coc.min()) < 0 < float(coc.max())
+    whole = render_layered(image, coc, tile_px=4096)
+    assert torch.allclose(render_layered(image, coc, tile_px=32), whole, atol=1e-5)
+
+
 def test_gradients_flow_through_the_renderer() -> None:
     generator = torch.Generator().manual_seed(7)
     image = torch.rand(1, 3, 8, 8, generator=generator, dtype=torch.float64, requires_grad=True)

@@ -34,14 +34,14 @@ def run_batch(
     quiet: bool,
 ) -> list[Failure]:
     """Refocus each (input, output); a RefocusError fails that item only. Progress on a terminal, records on --json."""
-    from refocus_cli.image.pipeline import refocus_image_file
+    from refocus_cli.image.tiled import refocus_image  # the whole image, or tiles within the memory budget
 
     failures: list[Failure] = []
     show_progress = sys.stderr.isatty() and not quiet and not json_lines
     with _progress(show_progress, len(jobs)) as advance:
         for source, out in jobs:
             try:
-                result = refocus_image_file(request_for(source, out))
+                result = refocus_image(request_for(source, out))
             except Exception as error:
                 if debug_enabled():
                     raise

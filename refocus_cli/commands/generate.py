@@ -9,6 +9,23 @@ from typing import Annotated
 
 import typer
 
+from refocus_cli.commands.limits import (
+    FNUMBER,
+    FOCAL_LENGTH_MM,
+    FOCUS_DISTANCE_M,
+    GENERATE_SIDE_PX,
+    GUIDANCE,
+    HIGHLIGHTS,
+    ROTATION_DEG,
+    SCENE_DISTANCE_M,
+    SENSOR_WIDTH_MM,
+    STEPS,
+    SWEEP_VALUES,
+    check_lens_options,
+    check_ranges,
+    check_sweep,
+    in_help,
+)
 from refocus_cli.commands.options import ApertureOption, BladesOption, aperture_from, parse_focus
 from refocus_cli.modes import Device, Quality
 
@@ -23,9 +40,11 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
         return None
     width, _, height = text.lower().partition("x")
     try:
-        return int(width), int(height)
+        size = int(width), int(height)
     except ValueError:
         raise SettingsError(f"--size must be WIDTHxHEIGHT in pixels, e.g. 768x512, got {text!r}") from None
+    check_ranges({"--size width": (size[0], GENERATE_SIDE_PX), "--size height": (size[1], GENERATE_SIDE_PX)})
+    return size
 
 
 def generate_command(
@@ -48,19 +67,23 @@ def generate_command(
     steps: Annotated[
         int | None,
         typer.Option(
-            help="Denoising steps (default: the model's entry, else 25).", rich_help_panel=MODEL, show_default=False
+            help=f"Denoising steps{in_help(STEPS)} (default: the model's entry, else 25).",
+            rich_help_panel=MODEL,
+            show_default=False,
         ),
     ] = None,
     guidance: Annotated[
         float | None,
         typer.Option(
-            help="Guidance scale (default: the model's entry, else 5).", rich_help_panel=MODEL, show_default=False
+            help=f"Guidance scale{in_help(GUIDANCE)} (default: the model's entry, else 5).",
+            rich_help_panel=MODEL,
+            show_default=False,
         ),
     ] = None,
     size: Annotated[
         str | None,
         typer.Option(
-            help="WIDTHxHEIGHT, multiples of 16 (default: the model's resolution).",
+            help=f"WIDTHxHEIGHT, multiples of 16, each {GENERATE_SIDE_PX.text()} (default: the model's resolution).",
             rich_help_panel=MODEL,
             show_default=False,
         ),
@@ -74,19 +97,27 @@ def generate_command(
         ),
     ] = None,
     fnumber: Annotated[
-        float | None, typer.Option(help="f-number. (default: 2.8)", rich_help_panel=LENS, show_default=False)
+        float | None,
+        typer.Option(help=f"f-number{in_help(FNUMBER)}. (default: 2.8)", rich_help_panel=LENS, show_default=False),
     ] = None,
     focal_length: Annotated[
-        float | None, typer.Option(help="Focal length, mm. (default: 50)", rich_help_panel=LENS, show_default=False)
+        float | None,
+        typer.Option(
+            help=f"Focal length{in_help(FOCAL_LENGTH_MM)}. (default: 50)", rich_help_panel=LENS, show_default=False
+        ),
     ] = None,
     sensor_width: Annotated[
         float | None,
-        typer.Option(help="Sensor width, mm. (default: 36, full frame)", rich_help_panel=LENS, show_default=False),
+        typer.Option(
+            help=f"Sensor width{in_help(SENSOR_WIDTH_MM)}. (default: 36, full frame)",
+            rich_help_panel=LENS,
+            show_default=False,
+        ),
     ] = None,
     focus_distance: Annotated[
         float | None,
         typer.Option(
-            help="Focus distance, m (default: the depth at --focus, else at the subject).",
+            help=f"Focus distance{in_help(FOCUS_DISTANCE_M)} (default: the depth at --focus, else at the subject).",
             rich_help_panel=FOCUS,
             show_default=False,
         ),
@@ -100,15 +131,24 @@ def generate_command(
         ),
     ] = None,
     near: Annotated[
-        float, typer.Option(help="Relative depth models: distance of the nearest pixel, m.", rich_help_panel=FOCUS)
+        float,
+        typer.Option(
+            help=f"Relative depth models: distance of the nearest pixel{in_help(SCENE_DISTANCE_M)}.",
+            rich_help_panel=FOCUS,
+        ),
     ] = 1.0,
     far: Annotated[
-        float, typer.Option(help="Relative depth models: distance of the farthest pixel, m.", rich_help_panel=FOCUS)
+        float,
+        typer.Option(
+            help=f"Relative depth models: distance of the farthest pixel{in_help(SCENE_DISTANCE_M)}.",
+            rich_help_panel=FOCUS,
+        ),
     ] = 100.0,
     sweep: Annotated[
         str | None,
         typer.Option(
-            help="One image per value of one lens setting, same scene: fnumber=1.4,2.8,5.6,11 or focus=1,2,5 (m) "
+            help=f"One image per value of one lens setting (at most {SWEEP_VALUES.high:g}), same scene: "
+            "fnumber=1.4,2.8,5.6,11 or focus=1,2,5 (m) "
             "or focal-length=35,50,85. Files: <stem>-<setting><value><ext>.",
             rich_help_panel=LENS,
             show_default=False,
@@ -116,9 +156,12 @@ def generate_command(
     ] = None,
     aperture: ApertureOption = None,
     blades: BladesOption = None,
-    rotation: Annotated[float, typer.Option(help="Aperture rotation, degrees.", rich_help_panel=APERTURE)] = 0.0,
+    rotation: Annotated[
+        float, typer.Option(help=f"Aperture rotation, degrees{in_help(ROTATION_DEG)}.", rich_help_panel=APERTURE)
+    ] = 0.0,
     highlights: Annotated[
-        float, typer.Option(help="Highlight boost in linear light (0 = off).", rich_help_panel=APERTURE)
+        float,
+        typer.Option(help=f"Highlight boost in linear light (0 = off){in_help(HIGHLIGHTS)}.", rich_help_panel=APERTURE),
     ] = 0.0,
     output: Annotated[
         Path,
@@ -153,10 +196,29 @@ def generate_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No messages.", rich_help_panel=RUNTIME)] = False,
 ) -> None:
     """Generate a scene from a prompt and photograph it with a chosen lens (f-number, focal length, focus)."""
+    check_lens_options(
+        blades=blades,
+        rotation=rotation,
+        highlights=highlights,
+        fnumber=fnumber,
+        focal_length=focal_length,
+        sensor_width=sensor_width,
+        focus_distance=focus_distance,
+    )
+    check_ranges(
+        {
+            "--near": (near, SCENE_DISTANCE_M),
+            "--far": (far, SCENE_DISTANCE_M),
+            "--steps": (steps, STEPS),
+            "--guidance": (guidance, GUIDANCE),
+        }
+    )
     from refocus_cli.generate.outputs import PathsAskedFor, Sweep, check_generate_paths, extra_paths
 
     kernel = () if aperture in (None, "disc", "polygon") else (Path(aperture),)
     planned_sweep = None if sweep is None else Sweep.parse(sweep)
+    if planned_sweep is not None:
+        check_sweep(planned_sweep.setting, planned_sweep.values)
     asked = PathsAskedFor(save_all_in_focus, save_depth, kernel, model, depth_model, overwrite)
     check_generate_paths(output, planned_sweep, extra_paths(output, asked), asked)  # before any heavy import
 

@@ -16,6 +16,7 @@ from refocus_cli.commands.inputs import (
     output_path_for,
     plan_inputs,
 )
+from refocus_cli.commands.limits import check_lens_options
 from refocus_cli.commands.options import (
     FORCED_DEPTH_SOURCES,
     ApertureOption,
@@ -106,7 +107,9 @@ def image_command(
     quiet: QuietOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Refocus photos on a new point with a new amount of lens blur."""
+    """Refocus photos on a new point with a new amount of lens blur.
+
+    Photos too large for the memory budget (REFOCUS_MEMORY_GB, default 4 GB) are rendered in tiles."""
     settings = load_config(config)
     focus_spec = focus_from(focus, focus_depth)
     physical_options = {
@@ -118,6 +121,19 @@ def image_command(
     defaults = settings.image
     lens = chosen_preset(preset, blur, physical_options, settings)
     blur_k, camera = blur_mode(blur, physical_options, lens, defaults)
+    check_lens_options(
+        blades=blades,
+        rotation=rotation,
+        aspect=aspect,
+        highlights=highlights,
+        highlight_threshold=highlight_threshold,
+        blur=blur,
+        focus_depth=focus_depth,
+        fnumber=fnumber,
+        focal_length=focal_length,
+        sensor_width=sensor_width,
+        focus_distance=focus_distance,
+    )  # after the checks above (their wording), before any file is read
     aperture_name, blades_count = aperture_choice(aperture, blades, lens, defaults)
     sources = expand_inputs(inputs)
     extension = pick(format, defaults.format)

@@ -10,6 +10,20 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from refocus_cli.commands.limits import (
+    ASPECT,
+    BLADES,
+    BLUR_K_PX,
+    FNUMBER,
+    FOCAL_LENGTH_MM,
+    FOCUS_DEPTH,
+    FOCUS_DISTANCE_M,
+    HIGHLIGHT_THRESHOLD,
+    HIGHLIGHTS,
+    ROTATION_DEG,
+    SENSOR_WIDTH_MM,
+    in_help,
+)
 from refocus_cli.config import CAMERA_FIELDS, DEFAULT_BLADES, Config, ImageDefaults, Preset
 from refocus_cli.errors import SettingsError
 from refocus_cli.focus import FocusSpec, check_focus_disparity
@@ -32,7 +46,9 @@ ApertureOption = Annotated[
 BladesOption = Annotated[
     int | None,
     typer.Option(
-        help=f"Iris blades (implies polygon). (default: {DEFAULT_BLADES})", rich_help_panel=APERTURE, show_default=False
+        help=f"Iris blades (implies polygon){in_help(BLADES)}. (default: {DEFAULT_BLADES})",
+        rich_help_panel=APERTURE,
+        show_default=False,
     ),
 ]
 
@@ -87,38 +103,59 @@ FocusOption = Annotated[
     ),
 ]
 FocusDepthOption = Annotated[
-    float | None, typer.Option(help="Focus on this disparity (0 = farthest, 1 = nearest).", rich_help_panel=FOCUS)
+    float | None,
+    typer.Option(
+        help=f"Focus on this disparity (0 = farthest, 1 = nearest){in_help(FOCUS_DEPTH)}.", rich_help_panel=FOCUS
+    ),
 ]
 BlurOption = Annotated[
     float | None,
     typer.Option(
-        help=f"CoC radius in pixels per unit disparity difference: r = K * |d - d_focus|. (default: {DEFAULTS.blur:g})",
+        help="CoC radius in pixels per unit disparity difference: r = K * |d - d_focus| (r is capped at 256 px)"
+        f"{in_help(BLUR_K_PX)}. (default: {DEFAULTS.blur:g})",
         rich_help_panel=BLUR,
         show_default=False,
     ),
 ]
-FnumberOption = Annotated[float | None, typer.Option(help="Physical mode: f-number.", rich_help_panel=BLUR)]
-FocalLengthOption = Annotated[float | None, typer.Option(help="Physical mode: focal length, mm.", rich_help_panel=BLUR)]
+FnumberOption = Annotated[
+    float | None, typer.Option(help=f"Physical mode: f-number{in_help(FNUMBER)}.", rich_help_panel=BLUR)
+]
+FocalLengthOption = Annotated[
+    float | None, typer.Option(help=f"Physical mode: focal length{in_help(FOCAL_LENGTH_MM)}.", rich_help_panel=BLUR)
+]
 SensorWidthOption = Annotated[
     float | None,
-    typer.Option(help="Physical mode: sensor width, mm (default: from EXIF, else 36).", rich_help_panel=BLUR),
+    typer.Option(
+        help=f"Physical mode: sensor width{in_help(SENSOR_WIDTH_MM)} (default: from EXIF, else 36).",
+        rich_help_panel=BLUR,
+    ),
 ]
 FocusDistanceOption = Annotated[
     float | None,
-    typer.Option(help="Physical mode: focus distance, m (default: depth at --focus, else EXIF).", rich_help_panel=BLUR),
+    typer.Option(
+        help=f"Physical mode: focus distance{in_help(FOCUS_DISTANCE_M)} (default: depth at --focus, else EXIF).",
+        rich_help_panel=BLUR,
+    ),
 ]
 PresetOption = Annotated[
     str | None, typer.Option(help="Physical mode: a named lens (portrait-85, phone, ...).", rich_help_panel=BLUR)
 ]
-RotationOption = Annotated[float | None, typer.Option(help="Aperture rotation, degrees.", rich_help_panel=APERTURE)]
+RotationOption = Annotated[
+    float | None, typer.Option(help=f"Aperture rotation, degrees{in_help(ROTATION_DEG)}.", rich_help_panel=APERTURE)
+]
 AspectOption = Annotated[
-    float | None, typer.Option(help="Aperture width/height; < 1 for anamorphic ovals.", rich_help_panel=APERTURE)
+    float | None,
+    typer.Option(help=f"Aperture width/height; < 1 for anamorphic ovals{in_help(ASPECT)}.", rich_help_panel=APERTURE),
 ]
 HighlightsOption = Annotated[
-    float | None, typer.Option(help="Highlight boost in linear light (0 = off).", rich_help_panel=APERTURE)
+    float | None,
+    typer.Option(help=f"Highlight boost in linear light (0 = off){in_help(HIGHLIGHTS)}.", rich_help_panel=APERTURE),
 ]
 HighlightThresholdOption = Annotated[
-    float | None, typer.Option(help="Linear luminance where the boost starts.", rich_help_panel=APERTURE)
+    float | None,
+    typer.Option(
+        help=f"Linear luminance where the boost starts{in_help(HIGHLIGHT_THRESHOLD)}.", rich_help_panel=APERTURE
+    ),
 ]
 OutputOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Output file (one input only).", rich_help_panel=OUTPUT)

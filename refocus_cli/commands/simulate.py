@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from refocus_cli.commands import echo_error
+from refocus_cli.commands.limits import SIMULATE_COUNT, WORKERS, check_ranges, in_help
 from refocus_cli.io.dataset_layout import check_dataset_folder
 from refocus_cli.io.run_paths import RunPaths, check_run_paths
 from refocus_cli.modes import Device
@@ -30,7 +31,9 @@ def simulate_command(
         ),
     ],
     out: Annotated[Path, typer.Option(help="The dataset folder to make.", rich_help_panel=DATA)],
-    count: Annotated[int, typer.Option(help="Source/target pairs to make.", rich_help_panel=DATA)],
+    count: Annotated[
+        int, typer.Option(help=f"Source/target pairs to make{in_help(SIMULATE_COUNT)}.", rich_help_panel=DATA)
+    ],
     seed: Annotated[int, typer.Option(help="Decides every random choice.", rich_help_panel=DATA)] = 0,
     config: Annotated[
         Path | None,
@@ -44,7 +47,11 @@ def simulate_command(
     ] = False,
     workers: Annotated[
         int | None,
-        typer.Option(help="Local worker processes (default: the cores).", rich_help_panel=SCALE, show_default=False),
+        typer.Option(
+            help=f"Local worker processes{in_help(WORKERS)} (default: the cores).",
+            rich_help_panel=SCALE,
+            show_default=False,
+        ),
     ] = None,
     ray: Annotated[
         str | None,
@@ -65,6 +72,7 @@ def simulate_command(
     """Simulate training data: pairs of one scene at different focus planes, blur levels and apertures, and
     stacking groups (frames over the depth range, in-focus masks, their composite), with a manifest row per
     sample and a train/validation/test split by scene."""
+    check_ranges({"--count": (count, SIMULATE_COUNT), "--workers": (workers, WORKERS)})
     photos = () if source == "procedural" else (Path(source),)
     check_run_paths(
         RunPaths(reads=(config,) if config else (), read_folders=photos, fill_folders=(out,)), overwrite=False

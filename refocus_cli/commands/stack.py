@@ -11,6 +11,15 @@ import typer
 
 from refocus_cli.commands import debug_enabled, echo_error, item_error
 from refocus_cli.commands.inputs import expand_inputs, plan_inputs
+from refocus_cli.commands.limits import (
+    BLADES,
+    BLUR_K_PX,
+    STACK_FPS,
+    STACK_FRAMES,
+    check_lens_options,
+    check_ranges,
+    in_help,
+)
 from refocus_cli.commands.options import APERTURE, DEPTH, FORCED_DEPTH_SOURCES, OUTPUT, RUNTIME, aperture_from
 from refocus_cli.errors import InputError, StackInputError
 from refocus_cli.io.depth_output import depth_paths
@@ -58,7 +67,9 @@ def stack_command(
     save_depth_npy: Annotated[
         bool, typer.Option(help="With --fuse: also <output>-depth.npy (float32).", rich_help_panel=FUSE)
     ] = False,
-    frames: Annotated[int, typer.Option(help="Frames, nearest focus first.", rich_help_panel=STACK)] = 24,
+    frames: Annotated[
+        int, typer.Option(help=f"Frames, nearest focus first{in_help(STACK_FRAMES)}.", rich_help_panel=STACK)
+    ] = 24,
     format: Annotated[
         StackFormat,
         typer.Option(
@@ -67,9 +78,14 @@ def stack_command(
             rich_help_panel=STACK,
         ),
     ] = StackFormat.mp4,
-    fps: Annotated[float, typer.Option(help="Frames per second of mp4 and gif.", rich_help_panel=STACK)] = 12.0,
+    fps: Annotated[
+        float, typer.Option(help=f"Frames per second of mp4 and gif{in_help(STACK_FPS)}.", rich_help_panel=STACK)
+    ] = 12.0,
     blur: Annotated[
-        float, typer.Option(help="CoC radius in pixels per unit disparity difference.", rich_help_panel=STACK)
+        float,
+        typer.Option(
+            help=f"CoC radius in pixels per unit disparity difference{in_help(BLUR_K_PX)}.", rich_help_panel=STACK
+        ),
     ] = 8.0,
     depth: Annotated[
         Path | None,
@@ -84,7 +100,9 @@ def stack_command(
     aperture: Annotated[
         str, typer.Option(help="disc, polygon, or a kernel image file.", rich_help_panel=APERTURE)
     ] = "disc",
-    blades: Annotated[int | None, typer.Option(help="Iris blades (implies polygon).", rich_help_panel=APERTURE)] = None,
+    blades: Annotated[
+        int | None, typer.Option(help=f"Iris blades (implies polygon){in_help(BLADES)}.", rich_help_panel=APERTURE)
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -112,6 +130,8 @@ def stack_command(
     if fuse:
         fuse_frames(inputs, output, out_dir, save_depth, save_depth_npy, far_first, overwrite, json_lines, quiet)
         return
+    check_ranges({"--frames": (frames, STACK_FRAMES), "--fps": (fps, STACK_FPS)})
+    check_lens_options(blades=blades, blur=blur)
     from refocus_cli.errors import SettingsError
     from refocus_cli.stack.settings import check_stack_settings, stack_output_path
 

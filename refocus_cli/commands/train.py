@@ -8,6 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
+from refocus_cli.commands.limits import (
+    BATCH_SIZE,
+    CHANNELS,
+    CROP_PX,
+    EPOCHS,
+    LEVELS,
+    STACK_BATCH,
+    check_range,
+    check_ranges,
+    in_help,
+)
 from refocus_cli.io.run_paths import RunPaths, check_run_paths
 from refocus_cli.modes import Device
 
@@ -20,21 +31,31 @@ def train_command(
         typer.Option(help="A dataset made by `refocus simulate`; repeat to join several.", rich_help_panel=DATA),
     ],
     out: Annotated[Path, typer.Option(help="The run's folder: checkpoint and log.", rich_help_panel=DATA)],
-    epochs: Annotated[int, typer.Option(help="Passes over the training pairs.", rich_help_panel=DATA)] = 10,
-    batch_size: Annotated[int, typer.Option(help="Pairs per step.", rich_help_panel=DATA)] = 8,
-    crop: Annotated[int, typer.Option(help="Side of the random square crops, pixels.", rich_help_panel=DATA)] = 96,
+    epochs: Annotated[
+        int, typer.Option(help=f"Passes over the training pairs{in_help(EPOCHS)}.", rich_help_panel=DATA)
+    ] = 10,
+    batch_size: Annotated[int, typer.Option(help=f"Pairs per step{in_help(BATCH_SIZE)}.", rich_help_panel=DATA)] = 8,
+    crop: Annotated[
+        int, typer.Option(help=f"Side of the random square crops{in_help(CROP_PX)}.", rich_help_panel=DATA)
+    ] = 96,
     learning_rate: Annotated[float, typer.Option(help="AdamW's learning rate.", rich_help_panel=MODEL)] = 2e-4,
     stacking_weight: Annotated[
         float, typer.Option(help="Weight of the stacking constraint (0: without it).", rich_help_panel=MODEL)
     ] = 0.5,
     stack_batch: Annotated[
-        int, typer.Option(help="Stacking groups per step (one image per frame each).", rich_help_panel=MODEL)
+        int,
+        typer.Option(
+            help=f"Stacking groups per step (one image per frame each){in_help(STACK_BATCH)}.", rich_help_panel=MODEL
+        ),
     ] = 4,
     few_step_share: Annotated[
         float, typer.Option(help="Share of batches that train the few-step sampler.", rich_help_panel=MODEL)
     ] = 0.25,
     channels: Annotated[
-        str, typer.Option(help="The UNet's channels per level, comma-separated.", rich_help_panel=MODEL)
+        str,
+        typer.Option(
+            help=f"The UNet's channels per level, comma-separated, each {CHANNELS.text()}.", rich_help_panel=MODEL
+        ),
     ] = "32,64,128",
     seed: Annotated[int, typer.Option(help="Decides weights, crops, batches and noise.", rich_help_panel=RUNTIME)] = 0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.", rich_help_panel=RUNTIME)] = False,
@@ -48,6 +69,14 @@ def train_command(
 ) -> None:
     """Train the learned refocus engine: reconstruction plus DiffCamera's stacking constraint, validation PSNR
     each epoch, a checkpoint (diffusers layout) each epoch that --resume continues."""
+    check_ranges(
+        {
+            "--epochs": (epochs, EPOCHS),
+            "--batch-size": (batch_size, BATCH_SIZE),
+            "--crop": (crop, CROP_PX),
+            "--stack-batch": (stack_batch, STACK_BATCH),
+        }
+    )
     check_run_paths(RunPaths(read_folders=tuple(data), fill_folders=(out,)), overwrite=False)
     from refocus_cli.devices import resolve_device
     from refocus_cli.errors import SettingsError
@@ -57,6 +86,9 @@ def train_command(
         block_out_channels = [int(value) for value in channels.split(",")]
     except ValueError:
         raise SettingsError(f"--channels must be whole numbers separated by commas, got {channels!r}") from None
+    check_range("--channels: the number of levels", len(block_out_channels), LEVELS)
+    for value in block_out_channels:
+        check_range("--channels: each value", value, CHANNELS)
     request = TrainRequest(
         data=tuple(data),
         out=out,

@@ -10,6 +10,18 @@ from typing import Annotated, Any
 
 import typer
 
+from refocus_cli.commands.limits import (
+    BLUR_K_PX,
+    CRF,
+    FOCUS_DEPTH,
+    FOCUS_SMOOTHING_S,
+    OVERLAP_FRAMES,
+    SEQUENCE_FPS,
+    WINDOW_FRAMES,
+    check_lens_options,
+    check_ranges,
+    in_help,
+)
 from refocus_cli.commands.options import (
     DEFAULTS,
     DEPTH,
@@ -102,12 +114,16 @@ def video_command(
         ),
     ] = None,
     focus_depth: Annotated[
-        float | None, typer.Option(help="Focus on this disparity (0 far .. 1 near) throughout.", rich_help_panel=FOCUS)
+        float | None,
+        typer.Option(
+            help=f"Focus on this disparity (0 far .. 1 near) throughout{in_help(FOCUS_DEPTH)}.", rich_help_panel=FOCUS
+        ),
     ] = None,
     blur: Annotated[
         float | None,
         typer.Option(
-            help=f"CoC radius in pixels per unit disparity difference. (default: the config's, else {DEFAULTS.blur:g})",
+            help=f"CoC radius in pixels per unit disparity difference{in_help(BLUR_K_PX)}. "
+            f"(default: the config's, else {DEFAULTS.blur:g})",
             rich_help_panel=FOCUS,
             show_default=False,
         ),
@@ -117,7 +133,11 @@ def video_command(
         typer.Option(help="TIME:K blur keyframe; repeat to change the blur over time.", rich_help_panel=FOCUS),
     ] = None,
     focus_smoothing: Annotated[
-        float, typer.Option(help="Time constant (s) that steadies the focus distance; 0 = off.", rich_help_panel=FOCUS)
+        float,
+        typer.Option(
+            help=f"Time constant that steadies the focus distance; 0 = off{in_help(FOCUS_SMOOTHING_S)}.",
+            rich_help_panel=FOCUS,
+        ),
     ] = 0.25,
     depth_video: Annotated[
         Path | None, typer.Option(help="A depth clip or image sequence, frame for frame.", rich_help_panel=DEPTH)
@@ -139,8 +159,12 @@ def video_command(
         ),
     ] = None,
     offline: Annotated[bool, typer.Option(help="Never download a model.", rich_help_panel=DEPTH)] = False,
-    window: Annotated[int, typer.Option(help="Frames per window of the depth stage.", rich_help_panel=TIME)] = 16,
-    overlap: Annotated[int, typer.Option(help="Frames shared by neighbouring windows.", rich_help_panel=TIME)] = 4,
+    window: Annotated[
+        int, typer.Option(help=f"Frames per window of the depth stage{in_help(WINDOW_FRAMES)}.", rich_help_panel=TIME)
+    ] = 16,
+    overlap: Annotated[
+        int, typer.Option(help=f"Frames shared by neighbouring windows{in_help(OVERLAP_FRAMES)}.", rich_help_panel=TIME)
+    ] = 4,
     engine: Annotated[
         Engine,
         typer.Option(help="physics (no weights) or learned (our diffusers model).", rich_help_panel=TIME),
@@ -173,14 +197,19 @@ def video_command(
     codec: Annotated[
         str, typer.Option(help="Video codec (libx264, libx265, ...).", rich_help_panel=ENCODE)
     ] = "libx264",
-    crf: Annotated[int, typer.Option(help="Constant rate factor (lower = better).", rich_help_panel=ENCODE)] = 18,
+    crf: Annotated[
+        int, typer.Option(help=f"Constant rate factor (lower = better){in_help(CRF)}.", rich_help_panel=ENCODE)
+    ] = 18,
     preset: Annotated[str, typer.Option(help="Encoder preset.", rich_help_panel=ENCODE)] = "medium",
     pix_fmt: Annotated[
         str | None,
         typer.Option(help="Output pixel format; default keeps 10-bit where the codec can.", rich_help_panel=ENCODE),
     ] = None,
     fps: Annotated[
-        float | None, typer.Option(help="Frame rate of an image-sequence input (default 24).", rich_help_panel=ENCODE)
+        float | None,
+        typer.Option(
+            help=f"Frame rate of an image-sequence input{in_help(SEQUENCE_FPS)} (default 24).", rich_help_panel=ENCODE
+        ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.", rich_help_panel=OUTPUT)] = False,
     resume: Annotated[
@@ -199,6 +228,16 @@ def video_command(
     """Refocus a clip: a subject followed through it (or focus keyframes), a blur strength, depth steady in time;
     frame count, timestamps, audio and subtitles kept. `bokeh-video` is the same pipe for sharp clips (no
     restore)."""
+    check_lens_options(blades=blades, blur=blur, focus_depth=focus_depth)
+    check_ranges(
+        {
+            "--focus-smoothing": (focus_smoothing, FOCUS_SMOOTHING_S),
+            "--window": (window, WINDOW_FRAMES),
+            "--overlap": (overlap, OVERLAP_FRAMES),
+            "--crf": (crf, CRF),
+            "--fps": (fps, SEQUENCE_FPS),
+        }
+    )
     defaults = load_config(config).image  # the same defaults as `refocus image`
     aperture_name, blades_count = aperture_choice(aperture, blades, None, defaults)
     depth_model = pick(depth_model, defaults.depth_model)

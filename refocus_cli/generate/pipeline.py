@@ -37,7 +37,8 @@ from refocus_cli.io.atomic import atomic_output
 from refocus_cli.io.camera_exif import GENERATED_BY, camera_exif
 from refocus_cli.io.depth_files import DepthMap
 from refocus_cli.io.depth_output import save_depth
-from refocus_cli.io.images import image_format, write_image
+from refocus_cli.io.formats import image_format
+from refocus_cli.io.images import write_image
 from refocus_cli.lens import CameraSettings, PartialCamera
 
 DEFAULT_CAMERA = PartialCamera(f_number=2.8, focal_length_mm=50.0, sensor_width_mm=36.0)

@@ -86,7 +86,7 @@ def read_depth_file(path: Path, *, kind: str = "auto", size_hw: tuple[int, int] 
         disparity, metric = _normalise(values), None
     disparity_t = torch.from_numpy(disparity).float()[None, None]
     if size_hw is not None:
-        disparity_t = _resize(disparity_t, size_hw).clamp(0.0, 1.0)
+        disparity_t = _resize(disparity_t, size_hw).clamp_(0.0, 1.0)  # in place: no second map in memory
         metric = None if metric is None else _resize(metric, size_hw)
     return DepthMap(disparity=disparity_t, metric_depth_m=metric, source=f"file:{path}")
 
@@ -291,11 +291,15 @@ def _depth_to_disparity(path: Path, depth: np.ndarray) -> np.ndarray:
 
 
 def _normalise(values: np.ndarray) -> np.ndarray:
-    """Min-max normalise to [0, 1]; a constant map (one plane) becomes 0.5 everywhere."""
+    """Min-max normalise to [0, 1], in place (no second map in memory); a constant map (one plane) becomes 0.5
+    everywhere."""
     low, high = float(values.min()), float(values.max())
     if high - low <= 1e-12 * max(abs(high), 1.0):
-        return np.full_like(values, 0.5)
-    return (values - low) / (high - low)
+        values.fill(0.5)
+        return values
+    values -= low
+    values /= high - low
+    return values
 
 
 def _check_aspect(path: Path, map_hw: tuple[int, ...], image_hw: tuple[int, int]) -> None:

@@ -22,20 +22,30 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from refocus_cli.colour import linear_to_srgb, srgb_to_linear
+from refocus_cli.colour import srgb_to_linear
 from refocus_cli.errors import InputError, missing_or_unreadable
-from refocus_cli.io.atomic import atomic_output
+from refocus_cli.io.exif_bytes import ORIENTATION as _ORIENTATION
+from refocus_cli.io.exif_bytes import TIFF_LAYOUT_TAGS as _TIFF_LAYOUT_TAGS
+from refocus_cli.io.exif_bytes import exif_with_orientation_1
 from refocus_cli.io.exif_fields import CAMERA_TAGS as CAMERA_TAGS  # re-exported: the tags LoadedImage keeps
 from refocus_cli.io.exif_fields import PARSE_ERRORS as EXIF_PARSE_ERRORS
 from refocus_cli.io.exif_fields import read_exif_fields
-from refocus_cli.io.formats import image_format
+from refocus_cli.io.image_writer import (  # re-exported: readers and writers of stills import them from here
+    SIXTEEN_BIT_FORMATS as SIXTEEN_BIT_FORMATS,
+)
+from refocus_cli.io.image_writer import encode_srgb as encode_srgb
+from refocus_cli.io.image_writer import output_bit_depth as output_bit_depth
+from refocus_cli.io.image_writer import png16_bytes as png16_bytes
+from refocus_cli.io.image_writer import tiff_bytes as tiff_bytes
+from refocus_cli.io.image_writer import write_codes as write_codes
+from refocus_cli.io.image_writer import write_image as write_image
 
 logging.getLogger("PIL").addHandler(logging.NullHandler())
 # Pillow logs what it refuses in a malformed file (`logger.error`) before raising; without a handler Python would
@@ -44,22 +54,13 @@ logging.getLogger("PIL").addHandler(logging.NullHandler())
 MAX_PIXELS = 178_956_970
 """Largest image we decode (width * height): Pillow's hard decompression-bomb limit at its default settings."""
 
-SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
 
 HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
 """Input suffixes (lower case) read through pillow-heif, whose Pillow opener is registered on first use."""
 
-_EXIF_PREFIX = b"Exif\x00\x00"
 _EXIF_IFD = 0x8769
-_ORIENTATION = 0x0112
-_ICC_TAG = 34675
 _EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"})
 _SIXTEEN_BIT_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
-# Baseline TIFF tags that describe the pixel data of the file they sit in: never copied from one file to another.
-_TIFF_LAYOUT_TAGS = frozenset(
-    {254, 256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 338, 339, 513, 514}
-    | {530, 531, 532, _ICC_TAG}
-)
 
 
 @dataclass(frozen=True)
@@ -182,13 +183,26 @@ def read_image(path: Path, *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         InputError: as `open_image` (`max_pixels` is its cap), and "unsupported mode X" for other pixel formats
             (float, LAB, ...).
     """
+    loaded, pixels = read_image_codes(path, max_pixels=max_pixels)
+    return replace(loaded, linear=pixels_to_linear(pixels, loaded.bit_depth))
+
+
+def read_image_codes(path: Path, *, max_pixels: int = MAX_PIXELS) -> tuple[LoadedImage, np.ndarray]:
+    """`read_image` without linear light, for images too large to hold in it (12 bytes a pixel): the image as
+    read, its `linear` only a shape (a tensor on the "meta" device, no pixels), and its [H,W,3] uint8 or uint16
+    sRGB samples with the EXIF orientation applied (3 or 6 bytes a pixel), for `pixels_to_linear` a tile at a time.
+
+    Raises:
+        InputError: as `read_image`.
+    """
     path = Path(path)
     with open_image(path, max_pixels=max_pixels) as img:
         pixels, bit_depth = _decode_pixels(path, img)
         fields = read_exif_fields(path, img)  # a malformed field is ignored, with a note
-        return LoadedImage(
+        pixels = orient(pixels, fields.orientation)
+        loaded = LoadedImage(
             path=path,
-            linear=pixels_to_linear(orient(pixels, fields.orientation), bit_depth),
+            linear=torch.empty((1, 3, *pixels.shape[:2]), device="meta"),
             bit_depth=bit_depth,
             exif=_exif_for_output(img),
             icc_profile=_rgb_icc_profile(img.info.get("icc_profile")),
@@ -197,6 +211,7 @@ def read_image(path: Path, *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
             software=fields.software,
             notes=fields.notes,
         )
+        return loaded, pixels
 
 
 def _decode_pixels(path: Path, img: Image.Image) -> tuple[np.ndarray, int]:
@@ -206,16 +221,16 @@ def _decode_pixels(path: Path, img: Image.Image) -> tuple[np.ndarray, int]:
         return np.repeat(grey[:, :, None], 3, axis=2), 16
     if img.mode not in _EIGHT_BIT_MODES:
         raise InputError(path, f"unsupported mode {img.mode}")
-    if _stored_bits(path, img) == 16:
+    if stored_bits(path, img) == 16:
         wide = _decode_rgb48(path)
         if wide is not None and wide.shape[:2] == (img.height, img.width):
             return wide, 16
     if "transparency" in img.info:  # palette or colour-key transparency: through RGBA, or Pillow warns
         img = img.convert("RGBA")
-    return np.asarray(img.convert("RGB")), 8
+    return np.asarray(img if img.mode == "RGB" else img.convert("RGB")), 8  # no copy of an RGB image's pixels
 
 
-def _stored_bits(path: Path, img: Image.Image) -> int:
+def stored_bits(path: Path, img: Image.Image) -> int:
     """Bits per sample as stored in a PNG or TIFF file (8 for other formats)."""
     if img.format == "TIFF":
         bits = getattr(img, "tag_v2", {}).get(258, (8,))
@@ -290,226 +305,8 @@ def _exif_for_output(img: Image.Image) -> bytes | None:
             return None
 
 
-def exif_with_orientation_1(raw: bytes) -> bytes | None:
-    """Raw EXIF, with or without its "Exif\\0\\0" prefix -> the same bytes, prefixed, IFD0 Orientation 1.
-
-    The bytes are patched in place (nothing moves, so maker-note offsets stay valid). None if malformed.
-    """
-    body = raw[len(_EXIF_PREFIX) :] if raw.startswith(_EXIF_PREFIX) else raw
-    try:
-        order, entries = _ifd0_entries(body)
-    except (ValueError, struct.error):
-        return None
-    patched = bytearray(body)
-    for position, tag, _ in entries:
-        if tag == _ORIENTATION:  # whatever its type and count (a forged one too): one SHORT, 1
-            struct.pack_into(order + "HIHH", patched, position + 2, 3, 1, 1, 0)
-    return _EXIF_PREFIX + bytes(patched)
-
-
-def _ifd0_entries(tiff: bytes) -> tuple[str, list[tuple[int, int, int]]]:
-    """Byte order ("<" or ">") of a TIFF structure and its IFD0 entries as (byte offset, tag, type)."""
-    if tiff[:4] not in (b"II*\x00", b"MM\x00*"):
-        raise ValueError("not a TIFF header")
-    order = "<" if tiff[:2] == b"II" else ">"
-    (ifd,) = struct.unpack_from(order + "I", tiff, 4)
-    (count,) = struct.unpack_from(order + "H", tiff, ifd)
-    if ifd + 2 + 12 * count > len(tiff):
-        raise ValueError("IFD0 runs past the end")
-    entries = []
-    for index in range(count):
-        position = ifd + 2 + 12 * index
-        tag, kind = struct.unpack_from(order + "HH", tiff, position)
-        entries.append((position, tag, kind))
-    return order, entries
-
-
 def _rgb_icc_profile(profile: object) -> bytes | None:
     """The ICC profile if it describes RGB data (header bytes 16-19), else None."""
     if isinstance(profile, bytes) and len(profile) >= 128 and profile[16:20] == b"RGB ":
         return profile
     return None
-
-
-# ----------------------------------------------------------------------------------------------------- writing
-
-
-def output_bit_depth(loaded_bit_depth: int, out_path: Path) -> int:
-    """Bit depth to write: the input's, where the output format holds it (PNG, TIFF), else 8.
-
-    >>> output_bit_depth(16, Path("a.png")), output_bit_depth(16, Path("a.jpg")), output_bit_depth(8, Path("a.tif"))
-    (16, 8, 8)
-    """
-    holds_16 = image_format(out_path) in SIXTEEN_BIT_FORMATS  # raises for an unknown suffix
-    return 16 if loaded_bit_depth == 16 and holds_16 else 8
-
-
-def write_image(
-    path: Path,
-    linear: torch.Tensor,
-    *,
-    bit_depth: int,
-    exif: bytes | None = None,
-    icc_profile: bytes | None = None,
-    overwrite: bool = False,
-    quality: int = 95,
-) -> None:
-    """Encode [1,3,H,W] (or [3,H,W]) linear light as sRGB and write it atomically.
-
-    The format comes from the suffix. JPEG and WebP hold 8 bits only: 16 is written as 8 there. EXIF and ICC
-    profile are kept in every format and depth. `quality` (1-100) applies to JPEG and WebP.
-
-    Raises:
-        OutputError: unknown suffix; the file exists and not `overwrite`; its folder is missing; write fails.
-        ValueError: `bit_depth` not 8 or 16, or `linear` not one RGB image.
-    """
-    path = Path(path)
-    fmt = image_format(path)
-    if bit_depth not in (8, 16):
-        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
-    depth = bit_depth if fmt in SIXTEEN_BIT_FORMATS else 8
-    pixels = encode_srgb(linear, depth)
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        if depth == 16 and fmt == "PNG":
-            tmp.write_bytes(png16_bytes(pixels, exif=exif, icc_profile=icc_profile))
-        elif fmt == "TIFF":
-            tmp.write_bytes(tiff_bytes(pixels, exif=exif, icc_profile=icc_profile))
-        else:
-            _save_pillow(tmp, pixels, fmt, exif=exif, icc_profile=icc_profile, quality=quality)
-
-
-def encode_srgb(linear: torch.Tensor, bit_depth: int) -> np.ndarray:
-    """[1,3,H,W] or [3,H,W] linear light -> [H,W,3] sRGB codes, uint8 (8 bit) or uint16 (16 bit), rounded.
-
-    NaN becomes 0; values clip to [0, 1] first.
-    """
-    if linear.dim() == 4 and linear.shape[0] == 1:
-        linear = linear[0]
-    if linear.dim() != 3 or linear.shape[0] != 3:
-        raise ValueError(f"expected one RGB image [1,3,H,W], got shape {tuple(linear.shape)}")
-    linear = torch.nan_to_num(linear.detach().to("cpu", torch.float32), nan=0.0)
-    codes = (linear_to_srgb(linear) * float(2**bit_depth - 1)).round().to(torch.int32)
-    return np.ascontiguousarray(codes.permute(1, 2, 0).numpy(), np.uint16 if bit_depth == 16 else np.uint8)
-
-
-def _save_pillow(
-    tmp: Path, pixels: np.ndarray, fmt: str, *, exif: bytes | None, icc_profile: bytes | None, quality: int
-) -> None:
-    """Write [H,W,3] uint8 with Pillow, with EXIF and ICC profile where given."""
-    options: dict[str, object] = {}
-    if exif:
-        options["exif"] = exif
-    if icc_profile:
-        options["icc_profile"] = icc_profile
-    if fmt in ("JPEG", "WEBP"):
-        options["quality"] = quality
-    Image.fromarray(pixels).save(tmp, format=fmt, **options)
-
-
-def png16_bytes(pixels: np.ndarray, *, exif: bytes | None = None, icc_profile: bytes | None = None) -> bytes:
-    """A 16-bit RGB PNG file of [H,W,3] uint16 samples, with eXIf and iCCP chunks where given.
-
-    Every row uses the Sub filter (vectorised); the stream is deflated by zlib.
-    """
-    height, width, _ = pixels.shape
-    rows = pixels.astype(">u2", order="C").view(np.uint8).reshape(height, width * 6)
-    filtered = rows.copy()
-    filtered[:, 6:] -= rows[:, :-6]  # Sub: each byte minus the same byte of the pixel to its left, mod 256
-    scanlines = np.concatenate([np.ones((height, 1), np.uint8), filtered], axis=1)  # filter type 1 per row
-    chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))]
-    if icc_profile:
-        chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
-    if exif:
-        body = exif[len(_EXIF_PREFIX) :] if exif.startswith(_EXIF_PREFIX) else exif
-        chunks.append(_png_chunk(b"eXIf", body))
-    chunks.append(_png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)))
-    chunks.append(_png_chunk(b"IEND", b""))
-    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    """One PNG chunk: length, type, data, CRC of type and data."""
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def tiff_bytes(pixels: np.ndarray, *, exif: bytes | None = None, icc_profile: bytes | None = None) -> bytes:
-    """An RGB TIFF file of [H,W,3] uint8 or uint16 samples: deflate-compressed strips, ICC profile, EXIF.
-
-    (Pillow's libtiff writer refuses EXIF with an Exif IFD, and it cannot hold 16-bit RGB at all.)
-
-    With EXIF, the file starts with the EXIF's own TIFF structure, so every offset in it stays valid; a new
-    IFD0 at the end holds its descriptive entries (Make, Model, the Exif IFD pointer, ...) beside the image's.
-    """
-    order, head, kept = _tiff_head(exif)
-    height, width, _ = pixels.shape
-    bits = 8 * pixels.dtype.itemsize
-    samples = pixels.astype(f"{order}u{pixels.dtype.itemsize}", order="C").reshape(height, width * 3)
-    rows_per_strip = max(1, (1 << 20) // samples[0].nbytes)
-    buffer = bytearray(head)
-    offsets, counts = [], []
-    for top in range(0, height, rows_per_strip):
-        _pad_to_word(buffer)
-        strip = zlib.compress(samples[top : top + rows_per_strip].tobytes(), 6)
-        offsets.append(len(buffer))
-        counts.append(len(strip))
-        buffer += strip
-    entries = {
-        256: (4, [width]),
-        257: (4, [height]),
-        258: (3, [bits, bits, bits]),
-        259: (3, [8]),  # Adobe deflate
-        262: (3, [2]),  # RGB
-        273: (4, offsets),
-        277: (3, [3]),
-        278: (4, [rows_per_strip]),
-        279: (4, counts),
-        284: (3, [1]),  # chunky
-    }
-    if icc_profile:
-        entries[_ICC_TAG] = (7, list(icc_profile))
-    _append_ifd0(buffer, order, entries, kept)
-    return bytes(buffer)
-
-
-def _tiff_head(exif: bytes | None) -> tuple[str, bytes, dict[int, bytes]]:
-    """Byte order, the bytes the file starts with, and the raw 12-byte IFD0 entries of `exif` to keep."""
-    body = exif[len(_EXIF_PREFIX) :] if exif and exif.startswith(_EXIF_PREFIX) else exif
-    if body:
-        try:
-            order, entries = _ifd0_entries(body)
-        except (ValueError, struct.error):
-            pass
-        else:
-            kept = {tag: body[pos : pos + 12] for pos, tag, _ in entries if tag not in _TIFF_LAYOUT_TAGS}
-            return order, body, kept
-    return "<", b"II*\x00\x00\x00\x00\x00", {}
-
-
-def _append_ifd0(
-    buffer: bytearray, order: str, entries: dict[int, tuple[int, list[int]]], kept: dict[int, bytes]
-) -> None:
-    """Append values too long to sit in their entry, then IFD0 itself; point the header at it."""
-    size = {3: 2, 4: 4, 7: 1}
-    code = {3: "H", 4: "I", 7: "B"}
-    raw = dict(kept)
-    for tag, (kind, values) in entries.items():
-        data = struct.pack(f"{order}{len(values)}{code[kind]}", *values)
-        if len(data) > 4:
-            _pad_to_word(buffer)
-            field_bytes = struct.pack(order + "I", len(buffer))
-            buffer += data
-        else:
-            field_bytes = data.ljust(4, b"\x00")
-        raw[tag] = struct.pack(order + "HHI", tag, kind, len(data) // size[kind]) + field_bytes
-    _pad_to_word(buffer)
-    struct.pack_into(order + "I", buffer, 4, len(buffer))
-    buffer += struct.pack(order + "H", len(raw))
-    for tag in sorted(raw):
-        buffer += raw[tag]
-    buffer += struct.pack(order + "I", 0)  # no further IFD (an EXIF thumbnail IFD is dropped)
-
-
-def _pad_to_word(buffer: bytearray) -> None:
-    """TIFF offsets must be even."""
-    if len(buffer) % 2:
-        buffer += b"\x00"

@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from refocus_cli.aperture import kernel_radius_px
-from refocus_cli.render.planes import PlanePlan
+from refocus_cli.render.planes import FILL_SCALE, PlanePlan
 
 BLOCK = 16  # block side in pixels
-FILL_SCALE = 4  # the coarse grid that full-resolution planes take their hidden-part guess from
+__all__ = ["BLOCK", "FILL_SCALE", "BlockRanges", "Blocks", "block_halo"]
 
 
 @dataclass(frozen=True)

@@ -74,13 +74,13 @@ def render_layered(
     offsets = mean_offsets(index, len(plans))  # over the whole image, so tiles agree
     h, w = image.shape[-2:]
     if h <= tile_px and w <= tile_px:
-        return _render_window(image, index, plans, offsets, aperture, settings.fill_hidden)
-    align = max(plan.scale * 2**plan.fill_levels for plan in plans)
+        return render_window(image, index, plans, offsets, aperture, settings.fill_hidden)
+    align = max(plan.fill_span_px for plan in plans)
     halo = max(plan.reach_px for plan in plans)
     out = torch.empty_like(image)
     for window in tile_windows(h, w, tile_px=tile_px, halo_px=halo, align=align):
         rows, cols = slice(window.read_top, window.read_bottom), slice(window.read_left, window.read_right)
-        rendered = _render_window(
+        rendered = render_window(
             image[..., rows, cols], index[..., rows, cols], plans, offsets, aperture, settings.fill_hidden
         )
         core_rows, core_cols = window.core_in_read
@@ -90,7 +90,7 @@ def render_layered(
     return out
 
 
-def _render_window(
+def render_window(
     image: torch.Tensor,
     index: torch.Tensor,
     plans: list[PlanePlan],
@@ -98,7 +98,10 @@ def _render_window(
     aperture: ApertureShape,
     fill: bool,
 ) -> torch.Tensor:
-    """Render one window: planes front to back in linear light.
+    """Render one window (a tile and its halo) of an image: planes front to back in linear light.
+
+    `index` [N,1,H,W] is `plane_index` of the window's CoC; `plans` and `offsets` are the whole image's, so
+    windows rendered apart agree where they overlap.
 
     Full-resolution planes are rendered in the blocks near their own pixels only.  Planes blurred at a
     reduced resolution f get their pooled colour, coverage and unhidden fraction from one scatter over all

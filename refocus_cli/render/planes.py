@@ -33,6 +33,9 @@ class LayeredSettings:
     max_scale: int = 16
 
 
+FILL_SCALE = 4
+"""The coarse grid that full-resolution planes take their hidden-part guess from."""
+
 QUALITY_PRESETS = {"fast": 2.0, "fine": 3.0}
 """--quality name -> reduced_radius_px: "fine" blurs wide planes on finer grids (crisper bokeh rims, about
 1.3-1.4x the render time)."""
@@ -122,10 +125,18 @@ class PlanePlan:
     fill_levels: int
 
     @property
+    def fill_span_px(self) -> int:
+        """Full-resolution pixels under one cell of the coarsest level of this plane's hole filling: on its own
+        grid for a reduced plane, on the FILL_SCALE grid (one level at least) for a full-resolution one."""
+        if self.scale > 1:
+            return self.scale * 2**self.fill_levels
+        return FILL_SCALE * 2 ** max(1, self.fill_levels - int(math.log2(FILL_SCALE)))
+
+    @property
     def reach_px(self) -> int:
         """Full-resolution distance over which input can affect an output pixel through this plane."""
         widest = max(abs(self.radius_px), abs(self.next_radius_px))
-        return math.ceil(widest) + 2 + (3 * self.scale * 2**self.fill_levels) // 2
+        return math.ceil(widest) + 2 + (3 * self.fill_span_px) // 2
 
     def radius_at(self, offset: float) -> float:
         """The radius a fraction `offset` (0..1) of the way to the next plane: the one kernel a reduced plane
@@ -140,12 +151,18 @@ def mean_offsets(index: torch.Tensor, count: int) -> list[float]:
         index: [N,1,H,W] fractional plane index (plane i holds [i, i+1)).
         count: number of planes.
     """
+    sums, pixels = offset_sums(index, count)
+    return (sums / pixels.clamp_min(1)).tolist()
+
+
+def offset_sums(index: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per plane, the sum of its pixels' fractional offsets and their number ([count] float64 each): added over
+    the bands of an image, they give its `mean_offsets` without holding its index whole."""
     plane = torch.floor(index.detach()).clamp(max=count - 1)
     offset = (index.detach() - plane).flatten().double()
     plane = plane.long().flatten()
     pixels = torch.bincount(plane, minlength=count).double()
-    sums = torch.bincount(plane, weights=offset, minlength=count)
-    return (sums / pixels.clamp_min(1)).tolist()
+    return torch.bincount(plane, weights=offset, minlength=count), pixels
 
 
 def plan_planes(coc_min_px: float, coc_max_px: float, settings: LayeredSettings) -> list[PlanePlan]:

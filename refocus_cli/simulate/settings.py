@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from refocus_cli.aperture import MAX_BLADES
 from refocus_cli.config import read_toml
 from refocus_cli.errors import SettingsError
 from refocus_cli.simulate.distributions import (
@@ -33,6 +34,8 @@ DEFAULT_SENSOR_WIDTH_MM = Choice((36.0, 23.5, 17.3), (1.0, 1.0, 1.0))
 DEFAULT_SHAPE = Choice(APERTURE_SHAPES, (0.5, 0.5))
 DEFAULT_BLADES = Integer(5, 9)
 DEFAULT_ROTATION_DEG = Uniform(0.0, 360.0)
+MAX_SCENE_SIDE_PX = 4096
+"""Largest side of a simulated scene: every worker holds a scene's layers and renders whole."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,8 @@ def _check(settings: SimulationSettings) -> None:
     problems = []
     if min(scene.size) < 16:
         problems.append(f"scene.size must be at least 16 x 16 pixels, got {list(scene.size)}")
+    if max(scene.size) > MAX_SCENE_SIDE_PX:
+        problems.append(f"scene.size must be at most {MAX_SCENE_SIDE_PX} pixels a side, got {list(scene.size)}")
     if not 1 <= scene.min_layers <= scene.max_layers:
         problems.append("scene.min_layers must be 1 or more and at most scene.max_layers")
     if not 0 < scene.near_m < scene.far_m:
@@ -220,6 +225,8 @@ def _check(settings: SimulationSettings) -> None:
         isinstance(v, int | float) and v < 3 for v in _values(settings.aperture.blades)
     ):
         problems.append("aperture.blades must be 3 or more")
+    if any(isinstance(v, int | float) and v > MAX_BLADES for v in _values(settings.aperture.blades)):
+        problems.append(f"aperture.blades must be at most {MAX_BLADES}")
     if settings.stack.frames < 2:
         problems.append("stack.frames must be 2 or more")
     if settings.stack.softness < 0:
