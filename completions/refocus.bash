@@ -29,7 +29,7 @@ _refocus() {
         --overlap) return;;
         --engine) COMPREPLY=($(compgen -W "physics learned" -- "$cur")); return;;
         --model) return;;
-        --restore) return;;
+        --restore) COMPREPLY=($(compgen -W "auto on off" -- "$cur")); return;;
         --aperture) return;;
         --blades) return;;
         --codec) return;;
@@ -40,7 +40,7 @@ _refocus() {
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --config --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     generate)
         case "$prev" in
@@ -157,7 +157,7 @@ _refocus() {
         --overlap) return;;
         --engine) COMPREPLY=($(compgen -W "physics learned" -- "$cur")); return;;
         --model) return;;
-        --restore) return;;
+        --restore) COMPREPLY=($(compgen -W "auto on off" -- "$cur")); return;;
         --aperture) return;;
         --blades) return;;
         --codec) return;;
@@ -168,7 +168,7 @@ _refocus() {
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --config --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     esac
 }

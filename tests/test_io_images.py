@@ -13,7 +13,7 @@ from PIL import Image, ImageCms, ImageOps
 
 from refocus_cli.colour import srgb_to_linear
 from refocus_cli.errors import InputError, OutputError
-from refocus_cli.io import images
+from refocus_cli.io import image_writer, images
 from refocus_cli.io.atomic import atomic_output
 from refocus_cli.io.images import (
     encode_srgb,
@@ -431,7 +431,7 @@ def test_write_image_leaves_no_temp_when_encoding_fails(tmp_path: Path, monkeypa
     def broken(pixels: np.ndarray, *, exif: bytes | None = None, icc_profile: bytes | None = None) -> bytes:
         raise RuntimeError("encoder broke")
 
-    monkeypatch.setattr(images, "png16_bytes", broken)
+    monkeypatch.setattr(image_writer, "png16_bytes", broken)
     with pytest.raises(RuntimeError, match="encoder broke"):
         write_image(tmp_path / "out.png", torch.zeros(1, 3, 2, 2), bit_depth=16)
     assert list(tmp_path.iterdir()) == []

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from refocus_cli.io.run_paths import RunPaths, check_run_paths, model_reads
+
 RUN, OUTPUT = "What to run", "Output"
 TABLE_WIDTH = 140
 """Width of the tables when stdout is not a terminal (a file, a pipe, a README)."""
@@ -49,15 +51,15 @@ def bench_command(
 ) -> None:
     """Measure speed (median time, megapixels per second, peak memory; video fps) and fidelity (PSNR/SSIM against
     the exact reference, restore gain, fused-stack PSNR, video flicker), each beside its baseline."""
+    if out is not None:  # before the run, not after it; never onto the checkpoint it reads
+        check_run_paths(model_reads(model) + RunPaths(writes=(out,)), overwrite=overwrite)
     from refocus_cli.bench.report import BenchRequest, parse_sections
     from refocus_cli.bench.run import run_bench
-    from refocus_cli.io.atomic import atomic_output, check_target
+    from refocus_cli.io.atomic import atomic_output
 
     request = BenchRequest(
         quick=quick, device=device, sections=parse_sections(sections), seed=seed, model=str(model) if model else None
     )
-    if out is not None:
-        check_target(out, overwrite=overwrite)  # before the run, not after it
     with _step_progress(not (json_output or quiet)) as progress:
         report = run_bench(request, progress)
     document = json.dumps(report.to_record(), indent=2)
