@@ -67,13 +67,19 @@ class CameraSettings:
         return 0.5 * diameter_mm_per_inv_m * px_per_mm
 
 
+MAX_BLUR_K_PX = 1000.0
+"""Largest K (px per unit disparity): past it every blurred pixel is at the CoC cap (MAX_COC_RADIUS_PX) anyway."""
+
+
 def check_blur_k(blur_k_px: float, option: str = "--blur") -> None:
-    """Raise `SettingsError` unless K is a finite number >= 0 (the one blur check every job uses).
+    """Raise `SettingsError` unless K is a number in [0, MAX_BLUR_K_PX] (the one blur check every job uses).
 
     >>> check_blur_k(8.0)
     """
     if not 0 <= blur_k_px < math.inf:
         raise SettingsError(f"{option} must be zero or positive, got {blur_k_px:g}")
+    if blur_k_px > MAX_BLUR_K_PX:
+        raise SettingsError(f"{option} must be at most {MAX_BLUR_K_PX:g} px, got {blur_k_px:g}")
 
 
 def signed_coc_px(disparity: torch.Tensor, focus_disparity: float | torch.Tensor, blur_k_px: float) -> torch.Tensor:

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from refocus_cli.errors import SettingsError
+from refocus_cli.lens import MAX_BLUR_K_PX
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ HIGHLIGHTS = Range(0, 100)
 """Extra highlight gain at full white (0 = off)."""
 HIGHLIGHT_THRESHOLD = Range(0, 1, low_open=True, high_open=True)
 """Linear luminance where the highlight boost starts (below 1, or the ramp divides by zero)."""
-BLUR_K_PX = Range(0, 1000, "px")
+BLUR_K_PX = Range(0, MAX_BLUR_K_PX, "px")
 """--blur K: CoC radius in pixels per unit disparity; the radius itself is capped at 256 px."""
 FOCUS_DEPTH = Range(0, 1)
 """--focus-depth: a disparity."""

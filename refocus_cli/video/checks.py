@@ -51,7 +51,7 @@ def check_video_settings(request: VideoRequest) -> None:
     for text in request.focus_keys:
         parse_focus_keyframe(text)
     for text in request.blur_keys:
-        parse_blur_keyframe(text)
+        check_blur_k(parse_blur_keyframe(text).value[0], "--blur-at")
     encoder_formats(request.encode.codec, request.encode.pix_fmt)
     if request.encode.crf is not None and not 0 <= request.encode.crf <= MAX_CRF:
         raise SettingsError(f"--crf must be between 0 and {MAX_CRF}, got {request.encode.crf}")
