@@ -79,7 +79,7 @@ def check_blur_k(blur_k_px: float, option: str = "--blur") -> None:
     if not 0 <= blur_k_px < math.inf:
         raise SettingsError(f"{option} must be zero or positive, got {blur_k_px:g}")
     if blur_k_px > MAX_BLUR_K_PX:
-        raise SettingsError(f"{option} must be at most {MAX_BLUR_K_PX:g} px, got {blur_k_px:g}")
+        raise SettingsError(f"{option} must be between 0 and {MAX_BLUR_K_PX:g} px, got {blur_k_px:g}")
 
 
 def signed_coc_px(disparity: torch.Tensor, focus_disparity: float | torch.Tensor, blur_k_px: float) -> torch.Tensor:

@@ -82,7 +82,7 @@ CASES = [
     ("empty-window", "video clip.mp4 -o out.mp4 --window 0", "--window must be 1 or more"),
     ("overlap-too-big", "video clip.mp4 -o out.mp4 --overlap 99", "--overlap must be between 0 and 63, got 99"),
     ("bad-keyframe", "video clip.mp4 -o out.mp4 --focus-at bad", "--focus-at"),
-    ("huge-blur-keyframe", "video clip.mp4 -o out.mp4 --blur-at 0:1e9", "--blur-at must be at most 1000 px"),
+    ("huge-blur-keyframe", "video clip.mp4 -o out.mp4 --blur-at 0:1e9", "--blur-at must be between 0 and 1000 px"),
     ("bad-blur-keyframe", "video clip.mp4 -o out.mp4 --blur-at 1s:x", "--blur-at"),
     ("negative-blur", "video clip.mp4 -o out.mp4 --blur -1", "--blur must be 0 px or more, got -1"),
     ("focus-depth-range", "video clip.mp4 -o out.mp4 --focus-depth 2", "--focus-depth must be between 0 and 1, got 2"),
