@@ -147,10 +147,11 @@ def estimate_job_bytes(job: JobSize, *, tile_px: int | None = None, coc_radius_p
     True
     """
     p = job.pixels
+    resized = 4 * p * (2 if job.float_depth else 1)  # a map of another size is resized to the photo's
     depth_read = (
-        DEPTH_READ_BYTES_PER_VALUE[job.float_depth] * job.depth_values + 4 * p
+        DEPTH_READ_BYTES_PER_VALUE[job.float_depth] * job.depth_values + (resized if job.depth_values != p else 0)
         if job.depth_values
-        else AUTO_DEPTH_BYTES + 4 * p
+        else AUTO_DEPTH_BYTES + resized
     )
     saving = SAVE_DEPTH_BYTES_PER_PX * p if job.save_depth else 0
     if tile_px is None:
@@ -159,7 +160,8 @@ def estimate_job_bytes(job: JobSize, *, tile_px: int | None = None, coc_radius_p
         return RUNTIME_BYTES + max(render, depth_read + 15 * p, saving + 4 * p)
     samples, out = 3 * p * job.bit_depth // 8, 3 * p * job.out_bit_depth // 8
     maps = 4 * p * (2 if job.float_depth else 1)  # disparity (and metres)
-    decode = samples + (4 if job.bit_depth == 8 else 12) * p  # Pillow's copy (8 bit) or FFmpeg's frame (16 bit)
+    # Pillow's pixels; for 16 bits also FFmpeg's frame and its conversion (Pillow holds 8 bits of it first)
+    decode = samples + (4 if job.bit_depth == 8 else 16) * p
     depth = samples + depth_read
     coc = samples + maps + (12 if job.float_depth else 8) * p  # the CoC map and its temporaries
     kept = maps if job.save_depth else 0  # else the depth is dropped once the CoC map is made

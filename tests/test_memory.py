@@ -62,6 +62,10 @@ def test_estimates_hold_the_measured_peaks() -> None:
     for (width, height, tile_px, radius), peak_kb in measured_kb.items():
         job = JobSize(width, height, depth_values=width * height)
         assert estimate_job_bytes(job, tile_px=tile_px, coc_radius_px=radius) >= peak_kb * 1024
+    sixteen_bit = JobSize(13000, 13000, 16, 16, depth_values=13000 * 13000)
+    assert estimate_job_bytes(sixteen_bit, tile_px=1024, coc_radius_px=8) >= 3_943_844 * 1024
+    no_depth_file = JobSize(13000, 13000)  # two-plane depth on a 1858x1858 copy
+    assert estimate_job_bytes(no_depth_file, tile_px=1024, coc_radius_px=8) >= 3_020_692 * 1024
 
 
 def test_a_13000_px_square_photo_fits_4_gb_in_tiles_and_not_whole() -> None:
