@@ -127,7 +127,7 @@ CASES: list[tuple[str, str, str]] = [
         "kernel_disc.png: would overwrite an input",
     ),
     ("generate-exists", "generate sky -o exists.png", "exists.png: exists"),
-    ("bench-onto-its-model", "bench --quick --model ds --out ds/dataset.json --overwrite", "would replace a file in ds"),
+    ("bench-onto-its-model", "bench --quick --model ds --out ds/dataset.json --overwrite", "would replace a file"),
 ]
 
 
