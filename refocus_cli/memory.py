@@ -119,7 +119,7 @@ def window_px(tile_px: int, coc_radius_px: float, size_hw: tuple[int, int]) -> t
     within reach of its core (where full-resolution planes work), and of its core; no larger than the image of
     `size_hw` (and its margin)."""
     halo, align = render_reach(coc_radius_px)
-    margin = round_up(math.ceil(coc_radius_px) + 2, max(align, 16))
+    margin = round_up(math.ceil(coc_radius_px) + 2, 16)  # the renderer pads to its 16 px block grid
     core = [min(round_up(tile_px, align), size) for size in size_hw]
     window = [
         min(side + 2 * round_up(halo, align), size) + 2 * margin for side, size in zip(core, size_hw, strict=True)
@@ -179,6 +179,18 @@ def tile_size_for(job: JobSize, coc_radius_px: float, budget_bytes: int) -> int 
         if fits and window <= MAX_HALO_OVERHEAD * core:
             return tile_px
     return None
+
+
+def least_tiled_bytes(job: JobSize, coc_radius_px: float) -> int:
+    """The least a job in tiles can need: with its smallest tile whose window is at most `MAX_HALO_OVERHEAD`
+    times its core (with the largest tile when none is)."""
+    acceptable = [
+        tile_px
+        for tile_px in TILE_SIZES_PX
+        if (sizes := window_px(tile_px, coc_radius_px, (job.height, job.width)))[0] <= MAX_HALO_OVERHEAD * sizes[2]
+    ]
+    tile_px = acceptable[-1] if acceptable else TILE_SIZES_PX[0]
+    return estimate_job_bytes(job, tile_px=tile_px, coc_radius_px=coc_radius_px)
 
 
 def too_large(what: str, job: JobSize, needed_bytes: int, budget_bytes: int, hint: str) -> ResourceError:

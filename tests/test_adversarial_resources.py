@@ -167,3 +167,18 @@ def test_over_budget_is_refused_before_any_pixel_is_decoded(
     assert exit_code == 1
     assert_one_error_line(stderr, "photo.png: refocusing this 48x32 photo needs about")
     assert "over the memory budget of 0.01 GB (REFOCUS_MEMORY_GB)" in stderr
+
+
+def test_the_option_ranges_agree_with_the_library() -> None:
+    from refocus_cli.aperture import MAX_BLADES
+    from refocus_cli.commands import limits
+    from refocus_cli.stack.make import MAX_FRAMES
+
+    assert limits.BLADES.high == MAX_BLADES
+    assert limits.STACK_FRAMES.high == MAX_FRAMES
+
+
+def test_help_states_the_ranges() -> None:
+    result = runner.invoke(app, ["image", "--help"], env={"COLUMNS": "200"})
+    for text in ("between 3 and 32", "between 0 and 1000 px", "between 0.5 and 256", "REFOCUS_MEMORY_GB"):
+        assert text in result.stdout, text

@@ -57,6 +57,7 @@ from refocus_cli.memory import (
     TILE_SIZES_PX,
     JobSize,
     estimate_job_bytes,
+    least_tiled_bytes,
     memory_budget_bytes,
     release_freed_memory,
     tile_size_for,
@@ -179,8 +180,9 @@ def refocus_in_tiles(request: ImageRequest, job: JobSize, budget_bytes: int) -> 
     plan = plan_layered(partial(bands, coc), settings_for_quality(request.quality))
     tile_px = tile_size_for(job, plan.max_coc_radius_px, budget_bytes)
     if tile_px is None:
-        needed = estimate_job_bytes(job, tile_px=TILE_SIZES_PX[-1], coc_radius_px=plan.max_coc_radius_px)
-        hint = f"its largest blur radius is {plan.max_coc_radius_px:.0f} px: use a smaller --blur or a smaller photo"
+        radius = plan.max_coc_radius_px
+        needed = least_tiled_bytes(job, radius)
+        hint = f"its largest blur radius is {radius:.0f} px: use a smaller --blur or photo, or a larger budget"
         raise too_large(str(request.input_path), job, needed, budget_bytes, hint)
     bit_depth = output_bit_depth(loaded.bit_depth, request.output_path)
     rendered = render_samples(samples, loaded.bit_depth, coc, plan, request, device, tile_px, bit_depth)
