@@ -167,7 +167,8 @@ def refocus_in_tiles(request: ImageRequest, job: JobSize, budget_bytes: int) -> 
     check_run_paths(request_paths(request), overwrite=request.overwrite)
     loaded, samples = read_image_codes(request.input_path)  # loaded.linear is a shape only
     request, photo_rule = with_photo_focus(request, loaded)
-    depth, notes = full_size_depth(request, loaded, samples)
+    depth, depth_notes = full_size_depth(request, loaded, samples)
+    notes = [*loaded.notes, *depth_notes]  # EXIF fields ignored as malformed, then how the depth was found
     request = with_recorded_lens(request, loaded, depth, notes)
     request, auto_rule = with_depth_focus(request, loaded, depth)
     coc, focus_disparity, rule, camera = coc_map(request, loaded, depth)
