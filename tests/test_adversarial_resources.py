@@ -172,7 +172,7 @@ def test_over_budget_is_refused_before_any_pixel_is_decoded(
 def test_the_option_ranges_agree_with_the_library() -> None:
     from refocus_cli.aperture import MAX_BLADES
     from refocus_cli.commands import limits
-    from refocus_cli.stack.make import MAX_FRAMES
+    from refocus_cli.stack.settings import MAX_FRAMES
 
     assert limits.BLADES.high == MAX_BLADES
     assert limits.STACK_FRAMES.high == MAX_FRAMES
