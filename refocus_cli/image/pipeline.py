@@ -167,26 +167,18 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
     if request.save_depth or request.save_depth_npy:
         save_depth(depth, request.output_path, with_npy=request.save_depth_npy, overwrite=request.overwrite)
     timings["write"] = _now() - start
-    return ImageResult(
-        input_path=request.input_path,
-        output_path=request.output_path,
-        width=loaded.width,
-        height=loaded.height,
+    return ImageResult.of(
+        request,
+        (loaded.width, loaded.height),
         depth_source=depth.source,
         focus_disparity=focus_disparity,
         focus_rule=rule,
-        focus_point_xy=request.focus.point_xy,
-        blur_k_px=request.blur_k_px,
         camera=camera,
         max_coc_radius_px=float(coc.abs().max()),
         device=str(device),
         timings_s=timings,
-        aperture=request.aperture,
-        highlights=request.highlights,
-        quality=request.quality,
         notes=tuple(notes),
         restore=restore_record,
-        engine=request.engine,
     )
 
 

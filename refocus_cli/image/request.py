@@ -92,6 +92,46 @@ class ImageResult:
     restore: dict[str, Any] | None = None
     engine: str = "physics"
 
+    @classmethod
+    def of(
+        cls,
+        request: ImageRequest,
+        size_wh: tuple[int, int],
+        *,
+        depth_source: str,
+        focus_disparity: float,
+        focus_rule: str,
+        camera: CameraSettings | None,
+        max_coc_radius_px: float,
+        device: str,
+        timings_s: dict[str, float],
+        notes: tuple[str, ...],
+        restore: dict[str, Any] | None = None,
+    ) -> ImageResult:
+        """The result of `request`: what it asked for (paths, blur, lens shape, quality, engine, focus point) with
+        what the run found."""
+        return cls(
+            input_path=request.input_path,
+            output_path=request.output_path,
+            width=size_wh[0],
+            height=size_wh[1],
+            depth_source=depth_source,
+            focus_disparity=focus_disparity,
+            focus_rule=focus_rule,
+            blur_k_px=request.blur_k_px,
+            camera=camera,
+            max_coc_radius_px=max_coc_radius_px,
+            device=device,
+            timings_s=timings_s,
+            aperture=request.aperture,
+            highlights=request.highlights,
+            quality=request.quality,
+            notes=notes,
+            focus_point_xy=request.focus.point_xy,
+            restore=restore,
+            engine=request.engine,
+        )
+
     def to_record(self) -> dict[str, Any]:
         return {
             "input": str(self.input_path),

@@ -203,25 +203,17 @@ def refocus_in_tiles(request: ImageRequest, job: JobSize, budget_bytes: int) -> 
         save_depth(depth_to_save, request.output_path, with_npy=request.save_depth_npy, overwrite=request.overwrite)
     timings["write"] = time.perf_counter() - start
     notes.append(f"{request.input_path}: {loaded.width}x{loaded.height} rendered in tiles of {tile_px} px")
-    return ImageResult(
-        input_path=request.input_path,
-        output_path=request.output_path,
-        width=loaded.width,
-        height=loaded.height,
+    return ImageResult.of(
+        request,
+        (loaded.width, loaded.height),
         depth_source=source,
         focus_disparity=focus_disparity,
         focus_rule=auto_rule or photo_rule or rule,
-        focus_point_xy=request.focus.point_xy,
-        blur_k_px=request.blur_k_px,
         camera=camera,
         max_coc_radius_px=plan.max_coc_radius_px,
         device=str(device),
         timings_s=timings,
-        aperture=request.aperture,
-        highlights=request.highlights,
-        quality=request.quality,
         notes=tuple(notes),
-        engine=request.engine,
     )
 
 
