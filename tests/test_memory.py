@@ -179,3 +179,20 @@ def test_tiled_pipe_writes_what_the_whole_pipe_writes(
         assert float(difference.mean()) < 0.02 * (65535 if photo == "photo16" else 255)
     else:  # the same render: equal codes but for rounding at a tie
         assert int(difference.max()) <= 1
+
+
+def test_restore_auto_gives_way_to_tiles_and_restore_on_is_refused(
+    scene_files: dict[str, Path], tmp_path: Path, forced_tiles: None
+) -> None:
+    """A photo too large to restore whole: `--restore auto` renders it in tiles without restore and says so;
+    `--restore on` asked for it, so it is refused in one line before any pixel is decoded."""
+    args = [str(scene_files["photo"]), "--depth", str(scene_files["depth"]), "--blur", "8"]
+    record = _refocus([*args, "--restore", "auto", "-o", str(tmp_path / "auto.png")])
+    notes = record["notes"]
+    assert any("rendered in tiles of 32 px" in note for note in notes)  # type: ignore[attr-defined]
+    assert any("restore auto was skipped" in note for note in notes)  # type: ignore[attr-defined]
+    assert record["restore"] is None
+    result = CliRunner().invoke(app, ["image", *args, "--restore", "on", "-o", str(tmp_path / "on.png")])
+    assert result.exit_code == 1
+    assert "use --restore off" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "on.png").exists()

@@ -284,20 +284,29 @@ def test_an_interrupted_run_leaves_no_output(clips: tuple[Path, Path], tmp_path:
 def test_video_restores_each_frame_and_bokeh_video_never(
     clips: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`refocus video --restore on` hands every frame and its depth to restore before rendering, and renders
-    what restore returns; `bokeh-video` never calls it. (How well restore works is the restore module's tests'
-    business; on these synthetic frames its fit finds no blur to undo.)"""
+    """`refocus video --restore on` hands every frame and its depth to restore before rendering, with the photo's
+    blur fitted once per window (not per frame), and renders what restore returns; `bokeh-video` never calls
+    it. (How well restore works is the restore module's tests' business.)"""
     import torch
 
     import refocus_cli.restore.pipeline as restore
     from refocus_cli.restore.fit import PhotoDefocus
 
-    calls: list[tuple[tuple[int, ...], str]] = []
+    calls: list[tuple[tuple[int, ...], str, PhotoDefocus | None]] = []
+    fits: list[int] = []
+    window_fit = PhotoDefocus.known(1.0, 0.5)
 
-    def fake_restore(linear: torch.Tensor, disparity: torch.Tensor, *, mode: str = "auto") -> restore.RestoreResult:
-        calls.append((tuple(disparity.shape), mode))
+    def fake_fit(linear: torch.Tensor, disparity: torch.Tensor, **_: object) -> PhotoDefocus:
+        fits.append(1)
+        return window_fit
+
+    def fake_restore(
+        linear: torch.Tensor, disparity: torch.Tensor, *, photo_defocus: PhotoDefocus | None = None, mode: str = "auto"
+    ) -> restore.RestoreResult:
+        calls.append((tuple(disparity.shape), mode, photo_defocus))
         return restore.RestoreResult(torch.zeros_like(linear), PhotoDefocus.known(1.0, 0.5), True)
 
+    monkeypatch.setattr(restore, "estimate_photo_defocus", fake_fit)
     monkeypatch.setattr(restore, "restore_all_in_focus", fake_restore)
     clip, depth = clips
     for command in ("video", "bokeh-video"):
@@ -305,9 +314,11 @@ def test_video_restores_each_frame_and_bokeh_video_never(
         code, _, stderr = run(command, str(clip), "--depth-video", str(depth), "--restore", "on", "-o", str(out))
         assert code == 0, stderr
         if command == "video":
-            assert calls == [((1, 1, H, W), "always")] * COUNT
+            assert calls == [((1, 1, H, W), "always", window_fit)] * COUNT
+            stride = 16 - 4  # the default window and overlap
+            assert len(fits) == len({i // stride for i in range(COUNT)}) == 3  # one fit per window
             assert max(float(frame.max()) for frame in frames_of(out)) <= 2  # black frames: restore's output
-    assert len(calls) == COUNT  # bokeh-video added none
+    assert len(calls) == COUNT and len(fits) == 3  # bokeh-video added none
 
 
 def test_frames_rendered_in_batches_match_one_at_a_time(clips: tuple[Path, Path], tmp_path: Path) -> None:

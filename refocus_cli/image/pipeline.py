@@ -13,7 +13,7 @@ import torch
 from refocus_cli.autofocus import focus_from_depth, focus_from_photo
 from refocus_cli.depth.choose import DepthRequest, choose_depth
 from refocus_cli.devices import resolve_device
-from refocus_cli.engines import render_refocus, restore_step
+from refocus_cli.engines import added_coc_px, render_refocus, restore_step
 from refocus_cli.errors import SettingsError
 from refocus_cli.focus import FocusSpec, focus_disparity_of, metric_focus_distance
 from refocus_cli.highlights import boost_highlights
@@ -133,19 +133,20 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
     timings["read"] = _now() - start
 
     start = _now()
-    sharp, restore_record = restore_step(loaded.linear, depth.disparity, request.restore)
-    if restore_record is not None:
+    restored = restore_step(loaded.linear, depth.disparity, request.restore)
+    if restored.record is not None:
         timings["restore"] = _now() - start
         start = _now()
     coc, focus_disparity, rule, camera = coc_map(request, loaded, depth)
     rule = auto_rule or photo_rule or rule
-    image = boost_highlights(sharp, coc, request.highlights)
+    added = added_coc_px(coc, restored.residual_radius_px)  # [1,1,H,W]: the blur the photo does not hold yet
+    image = boost_highlights(restored.image, added, request.highlights)
     with torch.no_grad():
         rendered = render_refocus(
             request.engine,
             image,
             depth.disparity,
-            coc,
+            added,
             focus_disparity,
             request.blur_k_px,
             aperture=request.aperture,
@@ -178,7 +179,7 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
         device=str(device),
         timings_s=timings,
         notes=tuple(notes),
-        restore=restore_record,
+        restore=restored.record,
     )
 
 

@@ -63,6 +63,7 @@ from refocus_cli.memory import (
     tile_size_for,
     too_large,
 )
+from refocus_cli.modes import Restore
 from refocus_cli.render.planes import settings_for_quality
 from refocus_cli.render.streamed import LayeredPlan, plan_layered, render_tiles
 
@@ -85,6 +86,10 @@ def refocus_image(request: ImageRequest) -> ImageResult:
     needed = estimate_job_bytes(job, coc_radius_px=blur_bound_px(request, job))
     if needed <= budget:
         return refocus_image_file(request)
+    if job.whole_only == "restore" and request.restore == Restore.auto:  # auto gives way; on is refused below
+        skipped = f"{request.input_path}: {RESTORE_SKIPPED}"
+        result = refocus_image(replace(request, restore=Restore.off))
+        return replace(result, notes=(*result.notes, skipped))
     if job.whole_only:
         hint = "use --engine physics" if job.whole_only == "learned" else "use --restore off"
         raise too_large(str(request.input_path), job, needed, budget, f"{hint} (it renders in tiles)")
@@ -93,6 +98,12 @@ def refocus_image(request: ImageRequest) -> ImageResult:
         hint = "use a smaller photo, or raise the budget" + (" (or drop --save-depth)" if job.save_depth else "")
         raise too_large(str(request.input_path), job, smallest, budget, hint)
     return refocus_in_tiles(request, job, budget)
+
+
+RESTORE_SKIPPED = (
+    "restore auto was skipped: restoring this photo needs it whole in memory beyond the budget "
+    "(REFOCUS_MEMORY_GB); pass --restore on with a larger budget to restore it"
+)
 
 
 def blur_bound_px(request: ImageRequest, job: JobSize) -> float:

@@ -27,11 +27,13 @@ class RestoreResult:
         all_in_focus: [N,3,H,W] linear light >= 0; the input itself (same tensor) when nothing was done.
         photo_defocus: the photo's blur that was fitted (or given).
         restored: whether any deconvolution was done.
+        residual_radius_px: [N,1,H,W] blur radius (px) still in `all_in_focus`, or None when not measured.
     """
 
     all_in_focus: torch.Tensor
     photo_defocus: PhotoDefocus
     restored: bool
+    residual_radius_px: torch.Tensor | None = None
 
 
 def _check_inputs(linear: torch.Tensor, disparity: torch.Tensor) -> None:

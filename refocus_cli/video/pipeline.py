@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 from refocus_cli.video.follow import FocusFollower
 from refocus_cli.video.item import FrameItem
 from refocus_cli.video.request import FocusSample, VideoRequest, VideoResult
-from refocus_cli.video.window_work import WindowDepth, render_frames
+from refocus_cli.video.window_work import WindowDepth, WindowRestore, render_frames
 
 __all__ = ["FocusSample", "VideoRequest", "VideoResult", "refocus_video"]
 
@@ -62,10 +62,11 @@ def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | 
     focus = FocusFollower(request, info, keyed_points, blur_per_frame)
     batch_size = request.render_batch or (plan.window if device.type == "cuda" else 1)
     batch: list[FrameItem] = []
+    restore = WindowRestore(request.restore, plan.stride)
 
     def render_batch() -> None:
         clock = time.perf_counter()
-        frames = render_frames(batch, request, device, info.bit_depth)
+        frames = render_frames(batch, request, device, info.bit_depth, restore)
         timings["render"] += time.perf_counter() - clock
         clock = time.perf_counter()
         for item, pixels in zip(batch, frames, strict=True):

@@ -3,10 +3,12 @@ the chosen source, and the render of a batch of frames (restore, highlights, phy
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
-from refocus_cli.engines import render_refocus, restore_step
+from refocus_cli.engines import RestoredPhoto, added_coc_px, render_refocus, restore_step
 from refocus_cli.errors import DepthUnavailableError, SettingsError
 from refocus_cli.highlights import boost_highlights
 from refocus_cli.io.video import Frame, VideoInfo
@@ -14,6 +16,9 @@ from refocus_cli.lens import signed_coc_px
 from refocus_cli.video.checks import VIDEO_DEPTH_SOURCES
 from refocus_cli.video.item import FrameItem
 from refocus_cli.video.request import VideoRequest
+
+if TYPE_CHECKING:
+    from refocus_cli.restore.fit import PhotoDefocus
 
 # --- frames and depth -------------------------------------------------------------------------------------------
 
@@ -127,18 +132,55 @@ class WindowDepth:
         return torch.cat(out)
 
 
+class WindowRestore:
+    """Restore for the frames of a clip: the photo's own blur (K0, d0) is fitted once per window of frames, on
+    the first frame of the window that is rendered, and every frame of that window is restored with it (a
+    per-frame fit would flicker and cost a fit per frame).
+
+    Args:
+        mode: --restore (auto, on or off).
+        stride: frames between window starts (`WindowPlan.stride`); frame i belongs to window i // stride.
+    """
+
+    def __init__(self, mode: str, stride: int) -> None:
+        self.mode = mode
+        self.stride = max(1, stride)
+        self.window = -1
+        self.fit: PhotoDefocus | None = None
+        self.fits = 0
+
+    def __call__(self, index: int, linear: torch.Tensor, disparity: torch.Tensor) -> RestoredPhoto:
+        """Frame `index` [1,3,H,W] linear with its [1,1,H,W] disparity, restored (or as it is)."""
+        if self.mode == "off":
+            return restore_step(linear, disparity, "off")
+        window = index // self.stride
+        if window != self.window or self.fit is None:
+            from refocus_cli.restore.pipeline import estimate_photo_defocus
+
+            self.fit = estimate_photo_defocus(linear, disparity)
+            self.window = window
+            self.fits += 1
+        return restore_step(linear, disparity, self.mode, photo_defocus=self.fit)
+
+
 def render_frames(
-    items: list[FrameItem], request: VideoRequest, device: torch.device, bit_depth: int
+    items: list[FrameItem],
+    request: VideoRequest,
+    device: torch.device,
+    bit_depth: int,
+    restore: WindowRestore | None = None,
 ) -> list[np.ndarray]:
     """Frames refocused together (one batch on the device): CoC from each frame's depth and focus, restore (if
-    asked), highlights, render; [H,W,3] sRGB pixels each."""
+    asked: fitted once per window by `restore`), highlights, render; [H,W,3] sRGB pixels each."""
+    restore = restore or WindowRestore(request.restore, 1)
     cocs, images, disparities, focus, blur = [], [], [], [], []
     for item in items:
         assert item.sample is not None and item.disparity is not None
         coc = signed_coc_px(item.disparity, item.sample.disparity, item.sample.blur_k_px)  # [1,1,H,W]
-        sharp, _ = restore_step(frame_to_linear(item.frame), item.disparity, request.restore)  # [1,3,H,W]
+        restored = restore(item.frame.index, frame_to_linear(item.frame), item.disparity)  # [1,3,H,W]
+        coc = added_coc_px(coc, restored.residual_radius_px)  # the blur the frame does not hold yet
         cocs.append(coc)
-        images.append(boost_highlights(sharp, coc, request.highlights))
+        images.append(boost_highlights(restored.image, coc, request.highlights))
         disparities.append(item.disparity)
         focus.append(item.sample.disparity)
         blur.append(item.sample.blur_k_px)
