@@ -58,8 +58,9 @@ def exif_blur_note(
     >>> tags = {"FNumber": 2.0, "FocalLength": 50.0, "SubjectDistance": 2.0}
     >>> depth = torch.tensor([[[[1.0, 2.0, 4.0]]]])
     >>> disparity = (1 / depth - 0.25) / 0.75
-    >>> exif_blur_note(PhotoDefocus.known(13.0, 0.33), tags, disparity, depth, 1000)
-    'restore: photo blur fitted K0 13.0 px at d0 0.33; the EXIF lens (f/2 50 mm at 2 m) implies K0 13.4 px at d0 0.33: agrees'
+    >>> note = exif_blur_note(PhotoDefocus.known(13.0, 0.33), tags, disparity, depth, 1000)
+    >>> note.endswith("13.4 px at d0 0.33: agrees")
+    True
     """
     if depth_m is None:
         return None

@@ -32,7 +32,7 @@ MARGIN_PX = 4
 """A patch's disparity is checked over it and this margin around it."""
 FLAT_DISPARITY = 0.1
 """Largest disparity range over a patch and its margin for the patch to count (a depth edge exceeds it)."""
-NOISE_FLOORS = (1e-7, 1e-5, 1e-4, 1e-3, 1e-2)
+NOISE_FLOORS = (1e-7, 1e-5, 1e-4, 1e-3)
 """Flat noise floors (a share of a patch's mean power) the templates are tried with: sensor noise, JPEG and
 rendering noise fill the spectrum where the blur has emptied it."""
 BAND = (1.5, 0.45)
@@ -130,7 +130,9 @@ def luminance(linear: torch.Tensor) -> torch.Tensor:
     return (linear[:1].double() * weights).sum(dim=1, keepdim=True)
 
 
-def flat_patches(gray: torch.Tensor, disparity: torch.Tensor, size: int = PATCH_PX) -> tuple[torch.Tensor, torch.Tensor]:
+def flat_patches(
+    gray: torch.Tensor, disparity: torch.Tensor, size: int = PATCH_PX
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Patches of gray [1,1,H,W] over which disparity [1,1,H,W] is nearly constant (with a margin).
 
     Returns:
@@ -196,7 +198,7 @@ def measure_layer_blur(
 
     >>> blur = measure_layer_blur(torch.rand(1, 3, 48, 64), torch.zeros(1, 1, 48, 64), bins=2, max_radius_px=2)
     >>> blur.scores.shape, int(blur.patches.sum())
-    (torch.Size([2, 9]), 9)
+    (torch.Size([2, 9]), 15)
     """
     radii = tuple(candidate_radii(max_radius_px))
     patches, patch_disparity = flat_patches(luminance(linear), disparity[:1], patch_px)
@@ -219,7 +221,7 @@ def measure_layer_blur(
     best = scores.argmin(dim=-1)
     measured = count > 0
     finite = torch.where(measured[:, None], scores, torch.zeros_like(scores))
-    contrast = (finite.median(dim=-1).values / finite.gather(-1, best[:, None]).squeeze(-1).clamp_min(1e-9) - 1.0)
+    contrast = finite.median(dim=-1).values / finite.gather(-1, best[:, None]).squeeze(-1).clamp_min(1e-9) - 1.0
     confidence = torch.where(measured, contrast.clamp_min(0.0) * torch.log1p(count), torch.zeros_like(count))
     return LayerBlur(
         disparity=centres.float(),
