@@ -25,12 +25,18 @@ class PhotoDefocus:
         focus_disparity: d0 in [0, 1], the disparity the photo was focused at.
         residual_px: weighted mean absolute residual of the fit, pixels (0 when given, not fitted).
         evidence: total confidence weight behind the fit (inf when given).
+        reliable: whether the photo's own measurements back the fit (True when given): enough of the frame
+            shows blur that is measurably above sharp and consistent with the fitted V.
+        blurred_share: share of the measured frame whose blur the fit puts at `SHARP_RADIUS_PX` or more and
+            whose measurement confirms it (None when given, not fitted).
     """
 
     k0_px: float
     focus_disparity: float
     residual_px: float = 0.0
     evidence: float = float("inf")
+    reliable: bool = True
+    blurred_share: float | None = None
 
     @classmethod
     def known(cls, k0_px: float, focus_disparity: float) -> PhotoDefocus:
@@ -111,3 +117,90 @@ def fit_photo_defocus(
     k0, loss = _fit_on_grid(d, r, w, fine)
     i = int(loss.argmin())
     return PhotoDefocus(float(k0[i]), float(fine[i]), float(loss[i]), float(w.sum()))
+
+
+COST_CAP = 0.5
+"""A bin's cost, log(misfit / its best misfit), is capped here: a bin that disagrees costs the same however far."""
+BEYOND_COST = 0.05
+"""Cost per doubling of a radius past the largest a scale scores."""
+CONFIRM_COST = 0.05
+"""A bin confirms blur when its measurement at the fitted radius beats sharp (radius 0) by this much."""
+BLURRED_RADIUS_PX = 1.5
+"""Blur (px, full resolution) below which a region counts as sharp for `PhotoDefocus.blurred_share`."""
+MIN_BLURRED_SHARE = 0.05
+"""A fit is reliable when at least this share of the measured frame confirms blur."""
+
+
+def _interpolate(curves: torch.Tensor, radii: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+    """Curves [B,R] sampled at radii [R] (increasing), read at [...,B] radii (clamped to the ends) -> [...,B]."""
+    at = at.clamp(float(radii[0]), float(radii[-1]))
+    index = torch.searchsorted(radii, at.contiguous()).clamp(1, radii.numel() - 1)
+    r0, r1 = radii[index - 1], radii[index]
+    t = (at - r0) / (r1 - r0).clamp_min(1e-12)
+    rows = torch.arange(curves.shape[0]).expand_as(index)
+    return curves[rows, index - 1] * (1 - t) + curves[rows, index] * t
+
+
+def _bin_cost(cost: torch.Tensor, radii: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    """Capped cost [...,B] of bins [B,R] at radii [...,B]; past the largest scored radius the cost grows by
+    `BEYOND_COST` per doubling (a blur the scale cannot see is not free)."""
+    largest = float(radii[-1])
+    beyond = BEYOND_COST * torch.log2((radius / largest).clamp_min(1.0))
+    return (_interpolate(cost, radii, radius) + beyond).clamp(max=COST_CAP)
+
+
+def fit_blur_scores(
+    measurements: list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]],
+    *,
+    focus_steps: int = 201,
+    k_steps: int = 241,
+    max_k_px: float = 120.0,
+) -> PhotoDefocus:
+    """Joint fit of ``r = K0 |d - d0|`` (full-resolution px) to per-bin score curves at several scales.
+
+    Every bin of every scale votes with its whole curve: the cost of a candidate (K0, d0) is the sum over bins
+    of ``sqrt(patches) * min(log(score(s K0 |d - d0|) / best score), COST_CAP)``, s the bin's scale (the
+    V shape holds by construction, and bins that cannot tell radii apart add about the same to every candidate).
+
+    Args:
+        measurements: per scale, (scale, bin disparities [B], patches [B], candidate radii [R] px at that scale,
+            scores [B,R] misfits, lower better, inf where unmeasured).
+        focus_steps: candidate foci on [0, 1].
+        k_steps: candidate K0 on [0, max_k_px], spaced more finely near 0.
+        max_k_px: largest K0 tried (full-resolution px per unit disparity).
+
+    Returns:
+        PhotoDefocus with K0, d0, the mean capped cost as residual, the summed bin weights as evidence, the
+        share of the measured frame that confirms blur and whether that share suffices.
+    """
+    focus = torch.linspace(0.0, 1.0, focus_steps, dtype=torch.float64)
+    k = max_k_px * torch.linspace(0.0, 1.0, k_steps, dtype=torch.float64) ** 2
+    loss = torch.zeros(k_steps, focus_steps, dtype=torch.float64)
+    kept = []
+    for scale, disparity, patches, radii, scores in measurements:
+        measured = (patches > 0) & torch.isfinite(scores).all(dim=-1)
+        if not bool(measured.any()):
+            continue
+        d, n, s = disparity[measured].double(), patches[measured].double(), scores[measured].double()
+        radii = radii.double()
+        cost = torch.log(s / s.min(dim=-1, keepdim=True).values)  # [B,R]
+        radius = scale * k.view(-1, 1, 1) * (d.view(1, 1, -1) - focus.view(1, -1, 1)).abs()  # [K,F,B]
+        loss += (_bin_cost(cost, radii, radius) * n.sqrt()).sum(dim=-1)
+        kept.append((scale, d, n, radii, cost))
+    if not kept:
+        return PhotoDefocus(0.0, 0.5, 0.0, 0.0, reliable=False, blurred_share=0.0)
+    best = int(loss.argmin())
+    k0, d0 = float(k[best // focus_steps]), float(focus[best % focus_steps])
+    confirmed = area = weight = 0.0
+    for scale, d, n, radii, cost in kept:
+        fitted = k0 * (d - d0).abs()  # [B] full-resolution px
+        at_fit = _bin_cost(cost, radii, scale * fitted[None])[0]
+        at_zero = cost[:, 0]
+        confirms = (fitted >= BLURRED_RADIUS_PX) & (at_zero - at_fit >= CONFIRM_COST)
+        size = n / scale**2  # patches cover (P / s)^2 full-resolution px each
+        confirmed += float(size[confirms].sum())
+        area += float(size.sum())
+        weight += float(n.sqrt().sum())
+    share = confirmed / max(area, 1e-12)
+    residual = float(loss.view(-1)[best]) / max(weight, 1e-12)
+    return PhotoDefocus(k0, d0, residual, weight, reliable=share >= MIN_BLURRED_SHARE, blurred_share=share)

@@ -1,13 +1,15 @@
-"""Measure the blur radius of each depth layer of a photo from its spectrum, given the depth.
+"""Measure how well each blur radius explains each depth layer of a photo, from the spectra of its patches.
 
 A disc blur of radius r multiplies the spectrum by the Airy pattern ``(2 J1(2 pi f r) / (2 pi f r))^2``: rings
-of zeros at ``f ~ 0.61 / r, 1.12 / r, ...`` cycles per pixel.  For each disparity bin the photo's luminance is
-cut into Hann-windowed patches that lie wholly inside the bin, their power spectra are averaged, and every
-candidate radius is scored by how well its pattern explains the log spectrum once a smooth, isotropic
-spectrum of the unknown scene (a quadratic in log frequency) is taken out.  The template of each radius is
-the exact expected periodogram of disc-blurred white noise under the same window, so the window's own
-smearing of the rings is modelled, not ignored.  The best radius per bin, with a confidence from how clearly
-it wins, feeds `restore.fit`.
+of zeros at ``f ~ 0.61 / r, 1.12 / r, ...`` cycles per pixel.  The photo's luminance is cut into Hann-windowed
+patches on a dense grid; a patch counts only where the disparity is nearly constant over it and a margin
+around it (so no depth edge, whose two sides blur differently, lies in it).  The kept patches are grouped by
+their mean disparity into bins; each bin's mean log power spectrum (every patch normalised to unit power, so
+contrast does not weigh) is compared with the log periodogram of disc-blurred white noise under the same
+window for every candidate radius, once a smooth, isotropic spectrum of the unknown scene (a quadratic in
+log frequency) is taken out; the median absolute misfit over frequencies is the radius's score (the line
+spectra of regular textures are outliers to it).  The scores of every bin, not just each bin's best radius,
+feed the joint fit of `restore.fit`.
 """
 
 from __future__ import annotations
@@ -22,20 +24,32 @@ import torch.nn.functional as F
 from refocus_cli.aperture import aperture_kernel
 
 LUMA = (0.2126, 0.7152, 0.0722)
-OCCAM = 1.1
-"""A larger radius must fit the log spectrum this much better than a smaller one to be chosen."""
+PATCH_PX = 32
+"""Side of the patches whose spectra are measured (px at the working resolution)."""
+STRIDE_PX = 8
+"""Patches start this far apart."""
+MARGIN_PX = 4
+"""A patch's disparity is checked over it and this margin around it."""
+FLAT_DISPARITY = 0.1
+"""Largest disparity range over a patch and its margin for the patch to count (a depth edge exceeds it)."""
+NOISE_FLOORS = (1e-7, 1e-5, 1e-4, 1e-3)
+"""Flat noise floors (a share of a patch's mean power) the templates are tried with: sensor noise, JPEG and
+rendering noise fill the spectrum where the blur has emptied it."""
+BAND = (1.5, 0.45)
+"""Frequencies scored: from this many cycles per patch to this many cycles per pixel."""
 
 
 @dataclass(frozen=True)
 class LayerBlur:
-    """Blur radius measured per disparity bin.
+    """Blur evidence per disparity bin.
 
     Attributes:
-        disparity: [B] mean disparity of each bin's pixels.
-        radius_px: [B] measured blur radius, pixels.
-        confidence: [B] >= 0 (0 = bin too small to measure).
-        candidate_radii_px: [R] radii that were scored.
+        disparity: [B] mean disparity of each bin's patches.
+        radius_px: [B] the best-scoring radius of each bin, pixels at the measured resolution.
+        confidence: [B] >= 0, how clearly the best radius wins, times the bin's size (0 = no patch).
+        candidate_radii_px: [R] radii that were scored, pixels at the measured resolution.
         scores: [B,R] misfit of each candidate (lower is better; inf where unmeasured).
+        patches: [B] patches behind each bin (0 = unmeasured).
     """
 
     disparity: torch.Tensor
@@ -43,6 +57,7 @@ class LayerBlur:
     confidence: torch.Tensor
     candidate_radii_px: torch.Tensor
     scores: torch.Tensor
+    patches: torch.Tensor
 
 
 def candidate_radii(max_radius_px: float) -> list[float]:
@@ -62,66 +77,103 @@ def _hann2d(size: int) -> torch.Tensor:
     return window[:, None] * window[None, :]
 
 
+def _autocorrelation(image: torch.Tensor, max_lag: int) -> torch.Tensor:
+    """[2L+1, 2L+1] linear autocorrelation of a square [k,k] image at lags -L..L (zero lag at the centre)."""
+    size = image.shape[-1] + max_lag + 1
+    spectrum = torch.fft.rfft2(image, s=(size, size))
+    circular = torch.fft.irfft2(spectrum.abs() ** 2, s=(size, size))  # equals the linear one for |lag| <= L
+    lags = torch.arange(-max_lag, max_lag + 1) % size
+    return circular[lags][:, lags]
+
+
 @lru_cache(maxsize=8)
-def _log_templates(size: int, radii: tuple[float, ...]) -> torch.Tensor:
-    """[R, size, size] log expected periodogram of disc-blurred white noise under a Hann window.
+def _periodograms(size: int, radii: tuple[float, ...]) -> torch.Tensor:
+    """[R, size, size] expected periodogram of disc-blurred white noise under a Hann window, unit mean.
 
     E|FFT(w (k * n))|^2 = FFT over lags of R_w(tau) R_k(tau), the lags folded modulo the patch size.
     """
-    window = _hann2d(size)
-    full = 2 * size - 1
-    r_w = F.conv2d(F.pad(window, (size - 1,) * 4)[None, None], window[None, None])[0, 0]  # [2P-1]^2, lag 0 centre
+    lag = size - 1
+    r_w = _autocorrelation(_hann2d(size), lag)  # [2P-1, 2P-1]
+    fold = (torch.arange(-lag, lag + 1) % size).long()
     templates = []
     for radius in radii:
-        kernel = aperture_kernel(radius, dtype=torch.float64)
-        half = kernel.shape[-1] - 1
-        r_k = F.conv2d(F.pad(kernel, (half,) * 4)[None, None], kernel[None, None])[0, 0]  # [2k-1]^2
-        lag_half = min(r_k.shape[-1] // 2, size - 1)
-        centre = r_k.shape[-1] // 2
-        product = torch.zeros(full, full, dtype=torch.float64)
-        product[size - 1 - lag_half : size + lag_half, size - 1 - lag_half : size + lag_half] = r_k[
-            centre - lag_half : centre + lag_half + 1, centre - lag_half : centre + lag_half + 1
-        ]
-        product = product * r_w
-        lags = torch.arange(full) - (size - 1)
-        folded = torch.zeros(size, size, dtype=torch.float64)
-        rows = (lags % size).view(-1, 1).expand(full, full)
-        cols = (lags % size).view(1, -1).expand(full, full)
-        folded.index_put_((rows.reshape(-1), cols.reshape(-1)), product.reshape(-1), accumulate=True)
+        product = r_w * _autocorrelation(aperture_kernel(radius, dtype=torch.float64), lag)
+        folded = torch.zeros(size, 2 * lag + 1, dtype=torch.float64).index_add_(0, fold, product)
+        folded = torch.zeros(size, size, dtype=torch.float64).index_add_(1, fold, folded)
         power = torch.fft.fft2(folded).real.clamp_min(0.0)
-        templates.append(torch.log(power + 1e-6 * float(power.max())))
+        templates.append(power / power.mean())
     return torch.stack(templates)
 
 
-def _patches(gray: torch.Tensor, mask: torch.Tensor, size: int, limit: int) -> torch.Tensor:
-    """[M, size, size] patches of gray [1,1,H,W] lying wholly inside mask, half-overlapping, at most `limit`."""
-    h, w = gray.shape[-2:]
-    if h < size or w < size:
-        return gray.new_zeros(0, size, size)
-    stride = size // 2
-    inside = F.avg_pool2d(mask, size, stride=stride) > 0.999  # [1,1,h',w']
-    columns = F.unfold(gray, size, stride=stride)[0]  # [size^2, L]
-    chosen = inside.flatten().nonzero().flatten()
-    if chosen.numel() > limit:
-        chosen = chosen[torch.linspace(0, chosen.numel() - 1, limit).round().long()]
-    return columns[:, chosen].T.reshape(-1, size, size)
-
-
-def _bin_scores(patches: torch.Tensor, radii: tuple[float, ...]) -> torch.Tensor:
-    """[R] misfit of each radius for these patches."""
-    size = patches.shape[-1]
-    patches = patches.double()
-    windowed = (patches - patches.mean(dim=(-2, -1), keepdim=True)) * _hann2d(size)
-    power = (torch.fft.fft2(windowed).abs() ** 2).mean(dim=0)
-    log_power = torch.log(power + 1e-8 * float(power.max()) + 1e-30)
+def _band(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The scored frequencies of a [size,size] spectrum (bool mask) and the projector [F,F] that removes a
+    smooth, isotropic scene spectrum (a quadratic in log frequency) from a log spectrum on them."""
     freq = torch.fft.fftfreq(size, dtype=torch.float64)
     magnitude = torch.sqrt(freq.view(-1, 1) ** 2 + freq.view(1, -1) ** 2)
-    used = (magnitude >= 1.5 / size) & (magnitude <= 0.45)
+    used = (magnitude >= BAND[0] / size) & (magnitude <= BAND[1])
     u = torch.log(magnitude[used])
-    design = torch.stack((torch.ones_like(u), u, u * u), dim=-1)  # smooth scene spectrum, log-log quadratic
-    projector = torch.eye(u.numel(), dtype=torch.float64) - design @ torch.linalg.pinv(design)
-    misfit = (log_power[used][None, :] - _log_templates(size, radii)[:, used]) @ projector.T
-    return misfit.abs().median(dim=-1).values  # median: line spectra of regular textures are outliers
+    design = torch.stack((torch.ones_like(u), u, u * u), dim=-1)
+    return used, torch.eye(u.numel(), dtype=torch.float64) - design @ torch.linalg.pinv(design)
+
+
+@lru_cache(maxsize=8)
+def _projected_templates(size: int, radii: tuple[float, ...]) -> torch.Tensor:
+    """[N,R,F] log templates on the scored band with the smooth part removed, one set per noise floor."""
+    used, projector = _band(size)
+    power = _periodograms(size, radii)[:, used]  # [R,F]
+    return torch.stack([torch.log(power + floor) @ projector.T for floor in NOISE_FLOORS])
+
+
+def luminance(linear: torch.Tensor) -> torch.Tensor:
+    """[1,3,H,W] linear light -> [1,1,H,W] float64 linear luminance."""
+    weights = torch.tensor(LUMA, dtype=torch.float64, device=linear.device).view(1, 3, 1, 1)
+    return (linear[:1].double() * weights).sum(dim=1, keepdim=True)
+
+
+def flat_patches(
+    gray: torch.Tensor, disparity: torch.Tensor, size: int = PATCH_PX
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Patches of gray [1,1,H,W] over which disparity [1,1,H,W] is nearly constant (with a margin).
+
+    Returns:
+        ([M, size, size] patches, [M] their mean disparity).
+    """
+    h, w = gray.shape[-2:]
+    if h < size or w < size:
+        return gray.new_zeros(0, size, size), gray.new_zeros(0)
+    d = disparity.double()
+    padded = F.pad(d, (MARGIN_PX,) * 4, mode="replicate")
+    span = size + 2 * MARGIN_PX
+    high = F.max_pool2d(padded, span, stride=STRIDE_PX)
+    low = -F.max_pool2d(-padded, span, stride=STRIDE_PX)
+    mean = F.avg_pool2d(d, size, stride=STRIDE_PX)
+    columns = F.unfold(gray, size, stride=STRIDE_PX)[0]  # [size^2, L]
+    rows = mean.shape[-2] * mean.shape[-1]
+    flat = ((high - low)[..., : mean.shape[-2], : mean.shape[-1]] <= FLAT_DISPARITY).flatten()[:rows]
+    chosen = flat.nonzero().flatten()
+    return columns[:, chosen].T.reshape(-1, size, size), mean.flatten()[chosen]
+
+
+def _patch_log_spectra(patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[M,P,P] patches -> ([M,P,P] log power, normalised to unit mean, [M] bool: has any texture)."""
+    size = patches.shape[-1]
+    if patches.shape[0] == 0:
+        return patches.clone(), torch.zeros(0, dtype=torch.bool, device=patches.device)
+    windowed = (patches - patches.mean(dim=(-2, -1), keepdim=True)) * _hann2d(size)
+    power = torch.fft.fft2(windowed).abs() ** 2
+    total = power.mean(dim=(-2, -1), keepdim=True)
+    textured = (patches.std(dim=(-2, -1)) > 1e-4 * patches.mean(dim=(-2, -1)).abs().clamp_min(1e-3)).flatten()
+    return torch.log(power / total.clamp_min(1e-30) + 1e-9), textured
+
+
+def _scores(log_power: torch.Tensor, radii: tuple[float, ...]) -> torch.Tensor:
+    """[B,P,P] mean log power spectra (unit mean power) -> [B,R] misfit of each radius, the best noise floor's."""
+    size = log_power.shape[-1]
+    used, projector = _band(size)
+    data = log_power[:, used] @ projector.T  # [B,F]
+    templates = _projected_templates(size, radii)  # [N,R,F]
+    misfit = (data[None, :, None, :] - templates[:, None]).abs().median(dim=-1).values  # [N,B,R]
+    return misfit.min(dim=0).values
 
 
 def measure_layer_blur(
@@ -129,57 +181,53 @@ def measure_layer_blur(
     disparity: torch.Tensor,
     *,
     bins: int = 24,
-    max_radius_px: float = 40.0,
-    erode_px: int = 3,
-    max_patches: int = 48,
+    max_radius_px: float = 24.0,
+    patch_px: int = PATCH_PX,
 ) -> LayerBlur:
-    """Blur radius of each disparity bin of a photo, from the spectra of patches inside the bin.
+    """Score every candidate blur radius for each disparity bin of a photo, from the spectra of flat patches.
 
     Args:
-        linear: [1,3,H,W] photo, linear light.
+        linear: [1,3,H,W] photo, linear light (measured at its own resolution: downscale large photos first).
         disparity: [1,1,H,W] its disparity in [0, 1].
-        bins: disparity bins, equal width between the map's extremes.
-        max_radius_px: largest radius considered.
-        erode_px: patches keep this far from the bin's boundary (its edges mix in other depths' blur).
-        max_patches: patches per bin at most (evenly chosen).
+        bins: disparity bins, equal width between the extremes of the patches' disparities.
+        max_radius_px: largest radius scored.
+        patch_px: patch side.
 
     Returns:
-        LayerBlur with one entry per bin (confidence 0 where no patch fits).
+        LayerBlur, one entry per bin (patches 0, confidence 0 and scores inf where no patch fell).
+
+    >>> blur = measure_layer_blur(torch.rand(1, 3, 48, 64), torch.zeros(1, 1, 48, 64), bins=2, max_radius_px=2)
+    >>> blur.scores.shape, int(blur.patches.sum())
+    (torch.Size([2, 9]), 15)
     """
-    weights = torch.tensor(LUMA, dtype=torch.float64, device=linear.device).view(1, 3, 1, 1)
-    gray = (linear[:1].double() * weights).sum(dim=1, keepdim=True)  # [1,1,H,W] luminance
-    d = disparity[:1].double()
-    low, high = float(d.min()), float(d.max())
-    edges = torch.linspace(low, high + 1e-6, bins + 1, dtype=torch.float64)
     radii = tuple(candidate_radii(max_radius_px))
-    centres, measured, confidence, all_scores = [], [], [], []
-    for b in range(bins):
-        member = ((d >= edges[b]) & (d < edges[b + 1])).double()
-        count = float(member.sum())
-        centres.append(float((member * d).sum()) / count if count else float(0.5 * (edges[b] + edges[b + 1])))
-        size = erode_px * 2 + 1
-        eroded = (F.avg_pool2d(F.pad(member, (erode_px,) * 4), size, stride=1) > 0.999).double()
-        patches = _patches(gray, eroded, 64, max_patches)
-        if patches.shape[0] == 0:
-            patches = _patches(gray, eroded, 32, max_patches)
-        if patches.shape[0] == 0 or float(patches.std()) < 1e-6:
-            measured.append(0.0)
-            confidence.append(0.0)
-            all_scores.append(torch.full((len(radii),), math.inf, dtype=torch.float64))
-            continue
-        scores = _bin_scores(patches, radii)
-        # Occam: the smallest radius that explains the spectrum almost as well as the best one.
-        best = int((scores <= OCCAM * scores.min()).nonzero()[0])
-        # How clearly the best radius wins: the typical misfit over the best one, more patches = surer.
-        contrast = float(scores.median() / scores[best].clamp_min(1e-9)) - 1.0
-        area = patches.shape[0] * (patches.shape[-1] / 32) ** 2
-        measured.append(radii[best])
-        confidence.append(max(contrast, 0.0) * math.log1p(area))
-        all_scores.append(scores)
+    patches, patch_disparity = flat_patches(luminance(linear), disparity[:1], patch_px)
+    log_power, textured = _patch_log_spectra(patches)
+    log_power, patch_disparity = log_power[textured], patch_disparity[textured]
+    scores = torch.full((bins, len(radii)), math.inf, dtype=torch.float64)
+    count = torch.zeros(bins, dtype=torch.float64)
+    centres = torch.zeros(bins, dtype=torch.float64)
+    if patch_disparity.numel():
+        low, high = float(patch_disparity.min()), float(patch_disparity.max())
+        member = ((patch_disparity - low) / max(high - low, 1e-6) * bins).long().clamp(0, bins - 1)  # [M]
+        count = torch.zeros(bins, dtype=torch.float64).index_add_(0, member, torch.ones_like(patch_disparity))
+        sums = torch.zeros(bins, dtype=torch.float64).index_add_(0, member, patch_disparity)
+        centres = sums / count.clamp_min(1)
+        size = log_power.shape[-1]
+        mean_log = torch.zeros(bins, size, size, dtype=torch.float64).index_add_(0, member, log_power)
+        present = count > 0
+        mean_log = mean_log[present] / count[present].view(-1, 1, 1)
+        scores[present] = _scores(mean_log, radii)
+    best = scores.argmin(dim=-1)
+    measured = count > 0
+    finite = torch.where(measured[:, None], scores, torch.zeros_like(scores))
+    contrast = finite.median(dim=-1).values / finite.gather(-1, best[:, None]).squeeze(-1).clamp_min(1e-9) - 1.0
+    confidence = torch.where(measured, contrast.clamp_min(0.0) * torch.log1p(count), torch.zeros_like(count))
     return LayerBlur(
-        disparity=torch.tensor(centres, dtype=torch.float32),
-        radius_px=torch.tensor(measured, dtype=torch.float32),
-        confidence=torch.tensor(confidence, dtype=torch.float32),
+        disparity=centres.float(),
+        radius_px=torch.tensor(radii, dtype=torch.float64)[best].float(),
+        confidence=confidence.float(),
         candidate_radii_px=torch.tensor(radii, dtype=torch.float32),
-        scores=torch.stack(all_scores).float(),
+        scores=scores.float(),
+        patches=count.float(),
     )

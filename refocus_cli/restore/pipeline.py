@@ -9,14 +9,14 @@ import torch
 
 from refocus_cli.errors import SettingsError
 from refocus_cli.restore.deconvolve import DeconvolveSettings, deconvolve_layers
-from refocus_cli.restore.fit import PhotoDefocus, fit_photo_defocus
-from refocus_cli.restore.measure import measure_layer_blur
+from refocus_cli.restore.fit import BLURRED_RADIUS_PX, MIN_BLURRED_SHARE, PhotoDefocus, fit_photo_defocus
+from refocus_cli.restore.photo_blur import fit_photo_blur
 
 BlurSource = Literal["auto", "spectral", "edges"]
 RestoreMode = Literal["auto", "always"]
 
 MIN_EVIDENCE = 1.0
-"""Least total confidence behind a fit for `auto` to act on it (about one clearly measured layer)."""
+"""Least total weight behind a fit for `auto` to act on it (about one measured patch)."""
 
 
 @dataclass(frozen=True)
@@ -54,38 +54,43 @@ def estimate_photo_defocus(
     Args:
         linear: [1,3,H,W] photo, linear light.
         disparity: [1,1,H,W] in [0, 1].
-        source: "spectral" measures each depth layer's blur from its spectrum (`restore.measure`); "edges"
-            uses the per-pixel edge-blur estimator of `refocus_cli.depth.defocus`; "auto" is "edges".
+        source: "spectral" (and "auto") scores every blur radius per depth bin from the spectra of flat
+            patches at two scales and fits (K0, d0) to all the scores jointly (`restore.photo_blur`); "edges"
+            fits the per-pixel edge-blur estimator of `refocus_cli.depth.defocus` (kept for comparison).
 
     Returns:
-        The fitted PhotoDefocus.
+        The fitted PhotoDefocus, with `reliable` and `blurred_share` saying how well the photo backs it.
     """
     _check_inputs(linear, disparity)
-    if source != "spectral":
+    if source == "edges":
         from refocus_cli.depth.defocus import estimate_edge_blur
 
         edges = estimate_edge_blur(linear[:1])  # [1,1,H,W] radius and confidence
         return fit_photo_defocus(disparity[:1], edges.radius_px, edges.confidence)
-    layers = measure_layer_blur(linear[:1], disparity[:1])
-    return fit_photo_defocus(layers.disparity, layers.radius_px, layers.confidence)
+    return fit_photo_blur(linear[:1], disparity[:1])
 
 
 def needs_restore(
     photo_defocus: PhotoDefocus,
     disparity: torch.Tensor,
     *,
-    sharp_radius_px: float = DeconvolveSettings().sharp_radius_px,
+    sharp_radius_px: float = BLURRED_RADIUS_PX,
     min_evidence: float = MIN_EVIDENCE,
+    min_share: float = MIN_BLURRED_SHARE,
 ) -> bool:
-    """Whether the photo has blur worth undoing: some pixel's fitted radius reaches `sharp_radius_px`, and the
-    fit rests on at least `min_evidence` of confidence (a given PhotoDefocus always has enough).
+    """Whether the photo has blur worth undoing: at least `min_share` of its pixels are blurred by
+    `sharp_radius_px` or more under the fit, the fit rests on `min_evidence` of weight, and, for a fitted
+    blur, the photo's own measurements confirm it (`PhotoDefocus.reliable`; a given blur is trusted).
 
     >>> needs_restore(PhotoDefocus.known(10.0, 0.5), torch.tensor([[[[0.5, 0.52]]]]))
     False
+    >>> needs_restore(PhotoDefocus.known(10.0, 0.5), torch.tensor([[[[0.5, 0.9]]]]))
+    True
     """
-    if photo_defocus.evidence < min_evidence:
+    if photo_defocus.evidence < min_evidence or not photo_defocus.reliable:
         return False
-    return float(photo_defocus.radius_px(disparity).max()) >= sharp_radius_px
+    blurred = photo_defocus.radius_px(disparity) >= sharp_radius_px
+    return float(blurred.float().mean()) >= min_share
 
 
 def restore_all_in_focus(

@@ -1,0 +1,158 @@
+"""The fit of a photo's own defocus (K0, d0) that restore depends on, on synthetic and real photos.
+
+    python benchmarks/restore_fit.py --scenes 8 --blur 8 16 24 --cache /tmp/restore-fit-cache
+
+(a) Random layered scenes (`random_layered_scene`, 192x256), the exact render (`render_reference`, at most
+    `--samples` aperture points) focused on a random layer A with K, fitted with the true disparity: median
+    |K0 - K| / K and |d0 - d_A| per K, as rendered and after JPEG at quality 90.
+(b) Real stacks in ../shared/data (keyboard-stack, pcb-stack), 640 px wide, depth from `fuse_stack`: for each
+    frame i the fitted d0 against the disparity of the frame's own focus (1 - i / (n - 1), the depth from
+    focus's scale), and K0 across the frames (median and spread); skipped when the data is absent.
+(c) scikit-image's astronaut (sharp) with a vertical disparity ramp: `needs_restore` must be False; the same
+    photo blurred by the layered renderer with K = 8 and 16 focused at 0.8: True.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from refocus_cli.restore import estimate_photo_defocus, needs_restore
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def jpeg(linear: torch.Tensor, quality: int = 90) -> torch.Tensor:
+    """[1,3,H,W] linear -> the same after an sRGB JPEG round trip at `quality`."""
+    import numpy as np
+    from PIL import Image
+
+    from refocus_cli.colour import linear_to_srgb, srgb_to_linear
+
+    codes = (linear_to_srgb(linear.clamp(0, 1))[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(codes).save(buffer, format="JPEG", quality=quality)
+    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue()))).astype(np.float32) / 255
+    return srgb_to_linear(torch.from_numpy(decoded).permute(2, 0, 1)[None])
+
+
+def synthetic(args: argparse.Namespace) -> None:
+    from refocus_cli.render.reference import render_reference
+    from refocus_cli.render.scenes import random_layered_scene
+
+    print("(a) synthetic layered scenes: median |K0-K|/K, median |d0-d_A| (n scenes)")
+    for blur in args.blur:
+        errors: dict[str, list[tuple[float, float]]] = {"exact": [], "jpeg90": []}
+        seconds = []
+        for index in range(args.scenes):
+            generator = torch.Generator().manual_seed(7000 + index)
+            scene = random_layered_scene((192, 256), generator=generator)
+            layer = int(torch.randint(0, len(scene.layers), (1,), generator=generator))
+            d_a = scene.layers[layer].disparity
+            path = Path(args.cache) / f"k{blur:g}_i{index}.pt" if args.cache else None
+            if path is not None and path.exists():
+                photo = torch.load(path)["photo"]
+            else:
+                spread = max(abs(other.disparity - d_a) for other in scene.layers)
+                samples = min(args.samples, max(64, int(3.14 * (2 * blur * spread) ** 2)))
+                photo = render_reference(
+                    scene, d_a, blur, samples=samples, generator=torch.Generator().manual_seed(index)
+                )
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    torch.save({"photo": photo}, path)
+            disparity = scene.disparity_map()
+            for kind, image in (("exact", photo), ("jpeg90", jpeg(photo))):
+                start = time.perf_counter()
+                fit = estimate_photo_defocus(image, disparity)
+                seconds.append(time.perf_counter() - start)
+                errors[kind].append((abs(fit.k0_px - blur) / blur, abs(fit.focus_disparity - d_a)))
+        for kind, rows in errors.items():
+            k_error = statistics.median(row[0] for row in rows)
+            d_error = statistics.median(row[1] for row in rows)
+            print(f"  K {blur:g} {kind:7s} |K0-K|/K {k_error:.3f}  |d0-dA| {d_error:.3f}  (n {len(rows)})")
+        print(f"  K {blur:g} fit time median {statistics.median(seconds):.2f} s (192x256)")
+
+
+def real(args: argparse.Namespace) -> None:
+    from refocus_cli.fusion.fuse import fuse_stack
+    from refocus_cli.io.images import read_image
+
+    for name, pattern in (("keyboard-stack", "frame_*.jpg"), ("pcb-stack", "pcb_*.jpg")):
+        paths = sorted((DATA / name).glob(pattern))
+        if not paths:
+            print(f"(b) {name}: skipped, no data at {DATA / name}")
+            continue
+        frames = []
+        for path in paths:
+            linear = read_image(path).linear
+            frames.append(F.interpolate(linear, scale_factor=args.width / linear.shape[-1], mode="area"))
+        fused = fuse_stack(frames)  # frames become aligned copies on the middle frame's grid
+        print(f"(b) {name}: {len(frames)} frames {tuple(frames[0].shape[-2:])}, frame i's focus at 1 - i/(n-1)")
+        k0s, d_errors = [], []
+        for index, frame in enumerate(frames):
+            own = 1.0 - index / (len(frames) - 1)
+            start = time.perf_counter()
+            fit = estimate_photo_defocus(frame.float(), fused.disparity)
+            seconds = time.perf_counter() - start
+            k0s.append(fit.k0_px)
+            d_errors.append(abs(fit.focus_disparity - own))
+            print(
+                f"  frame {index}: focus {own:.3f}  d0 {fit.focus_disparity:.3f}  K0 {fit.k0_px:6.2f}  "
+                f"share {fit.blurred_share:.2f}  restore {needs_restore(fit, fused.disparity)}  {seconds:.2f} s"
+            )
+        spread = statistics.median(abs(k - statistics.median(k0s)) for k in k0s)
+        print(
+            f"  median |d0 - focus| {statistics.median(d_errors):.3f}; K0 median {statistics.median(k0s):.2f}, "
+            f"median absolute deviation {spread:.2f}"
+        )
+
+
+def astronaut() -> None:
+    import skimage.data
+
+    from refocus_cli.colour import srgb_to_linear
+    from refocus_cli.lens import signed_coc_px
+    from refocus_cli.render.layered import render_layered
+
+    photo = srgb_to_linear(torch.from_numpy(skimage.data.astronaut()).permute(2, 0, 1)[None].float() / 255)
+    h, w = photo.shape[-2:]
+    ramp = torch.linspace(0, 1, h).view(1, 1, h, 1).expand(1, 1, h, w).contiguous()
+    print("(c) astronaut with a vertical disparity ramp")
+    cases = [("sharp", photo)] + [
+        (f"K {blur:g} at 0.8", render_layered(photo, signed_coc_px(ramp, 0.8, blur))) for blur in (8.0, 16.0)
+    ]
+    for name, image in cases:
+        fit = estimate_photo_defocus(image, ramp)
+        print(
+            f"  {name:10s} needs_restore {needs_restore(fit, ramp)}  K0 {fit.k0_px:.2f} d0 {fit.focus_disparity:.3f} "
+            f"share {fit.blurred_share:.2f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenes", type=int, default=8)
+    parser.add_argument("--blur", type=float, nargs="+", default=[8.0, 16.0, 24.0])
+    parser.add_argument("--samples", type=int, default=1000, help="aperture points at most per exact render")
+    parser.add_argument("--width", type=int, default=640, help="real frames are downscaled to this width")
+    parser.add_argument("--cache", default=None, help="keep the exact renders here between runs")
+    parser.add_argument("--sections", nargs="+", default=["synthetic", "real", "astronaut"])
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    if "synthetic" in args.sections:
+        synthetic(args)
+    if "real" in args.sections:
+        real(args)
+    if "astronaut" in args.sections:
+        astronaut()
+
+
+if __name__ == "__main__":
+    main()
