@@ -43,11 +43,13 @@ class RestoredPhoto:
         residual_radius_px: [N,1,H,W] blur radius (pixels) still in `image` at each pixel, or None when not
             known (restore off); the render adds only the blur that is missing (`added_coc_px`).
         record: what restore found, for --json (None when off).
+        photo_defocus: the photo's own blur, fitted or given (None when off).
     """
 
     image: torch.Tensor
     residual_radius_px: torch.Tensor | None
     record: dict[str, Any] | None
+    photo_defocus: PhotoDefocus | None = None
 
 
 def restore_step(
@@ -84,13 +86,19 @@ def restore_step(
         "photo_focus_disparity": round(fitted.focus_disparity, 4),
         "photo_max_blur_px": round(photo_blur_px, 2),
     }
+    record["fit_reliable"] = fitted.reliable
     if not result.restored:
-        record["why_not"] = (
-            "the photo has no blur to undo"
-            if photo_blur_px < RESTORE_MIN_BLUR_PX
-            else "too little evidence of the photo's own blur"
-        )
-    return RestoredPhoto(result.all_in_focus, residual, record)
+        record["why_not"] = why_not_restored(fitted, disparity)
+    return RestoredPhoto(result.all_in_focus, residual, record, fitted)
+
+
+def why_not_restored(fitted: PhotoDefocus, disparity: torch.Tensor) -> str:
+    """Why restore auto left a photo as it was, in words for --json."""
+    if not fitted.reliable:
+        return "the photo's own blur could not be measured reliably"
+    if float(fitted.radius_px(disparity).max()) < RESTORE_MIN_BLUR_PX:
+        return "the photo has no blur to undo"
+    return "too little of the photo is blurred to be worth undoing"
 
 
 def added_coc_px(coc: torch.Tensor, residual_radius_px: torch.Tensor | None) -> torch.Tensor:

@@ -134,9 +134,15 @@ def refocus_image_file(request: ImageRequest) -> ImageResult:
 
     start = _now()
     restored = restore_step(loaded.linear, depth.disparity, request.restore)
-    if restored.record is not None:
+    if restored.photo_defocus is not None:
         timings["restore"] = _now() - start
         start = _now()
+        from refocus_cli.restore.exif_check import exif_blur_note
+
+        lens_note = exif_blur_note(
+            restored.photo_defocus, loaded.camera_tags, depth.disparity, depth.metric_depth_m, loaded.width
+        )
+        notes.extend([f"{request.input_path}: {lens_note}"] if lens_note else [])
     coc, focus_disparity, rule, camera = coc_map(request, loaded, depth)
     rule = auto_rule or photo_rule or rule
     added = added_coc_px(coc, restored.residual_radius_px)  # [1,1,H,W]: the blur the photo does not hold yet
