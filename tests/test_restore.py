@@ -20,11 +20,15 @@ from refocus_cli.restore import (
     DeconvolveSettings,
     PhotoDefocus,
     deconvolve_layers,
+    deconvolve_layers_hqs,
     fit_photo_defocus,
+    hqs_deconvolve,
     masked_deconvolve,
     needs_restore,
     restore_all_in_focus,
 )
+from refocus_cli.restore.layers import layer_radii, radius_shares
+from refocus_cli.restore.shrink import shrink
 
 
 def _texture(h: int, w: int, seed: int) -> torch.Tensor:
@@ -51,6 +55,19 @@ def test_fit_without_evidence_undoes_nothing() -> None:
     assert not needs_restore(fit, torch.rand(1, 1, 4, 4))
 
 
+def test_shrinkage_solves_the_hyper_laplacian_step() -> None:
+    values = torch.linspace(-3.0, 3.0, 61)
+    candidates = torch.linspace(-4.0, 4.0, 80001)
+    for alpha, beta in ((0.5, 4.0), (0.8, 30.0)):
+
+        def cost(w: torch.Tensor, alpha: float = alpha, beta: float = beta) -> torch.Tensor:
+            return w.abs() ** alpha + 0.5 * beta * (w - values[:, None]) ** 2
+
+        best = cost(candidates[None, :]).min(dim=1).values
+        ours = cost(shrink(values, beta, alpha)[:, None])[:, 0]
+        assert bool((ours <= best + 2e-3).all())  # 2e-3: the table's resolution near the threshold
+
+
 def test_deconvolving_a_disc_blur_with_its_radius_brings_detail_back() -> None:
     sharp = _texture(64, 96, seed=1)
     blurred = blur_layer(sharp, 4.0, ApertureShape())
@@ -60,12 +77,38 @@ def test_deconvolving_a_disc_blur_with_its_radius_brings_detail_back() -> None:
     assert after > before + 3.0  # measured: about 20.9 -> 28 dB
 
 
+def test_half_quadratic_splitting_brings_detail_back() -> None:
+    sharp = _texture(64, 96, seed=1)
+    blurred = blur_layer(sharp, 4.0, ApertureShape())
+    before = psnr(linear_to_srgb(blurred), linear_to_srgb(sharp))
+    after = psnr(linear_to_srgb(hqs_deconvolve(blurred, 4.0)), linear_to_srgb(sharp))
+    assert after > before + 3.0
+
+
+def test_deconvolution_does_not_wrap_around_the_borders() -> None:
+    image = torch.full((1, 3, 48, 64), 0.2)
+    image[..., :, :8] = 0.8  # a bright band on the left edge only
+    blurred = blur_layer(image, 3.0, ApertureShape())
+    restored = hqs_deconvolve(blurred, 3.0)
+    assert float((restored[..., :, -12:] - 0.2).abs().max()) < 0.02  # the right edge sees nothing of it
+
+
+def test_layer_radii_follow_the_radius_map_and_shares_sum_to_one() -> None:
+    radius = torch.tensor([0.2, 0.9, 2.0, 2.0, 5.0, 5.2, 30.0]).view(1, 1, 1, 7)
+    radii = layer_radii(radius, 1.0, 1.5)
+    assert radii[0] == 2.0 and radii[-1] == 30.0 and radii == sorted(set(radii))
+    shares = radius_shares(radius, radii, 1.0)
+    assert torch.allclose(sum(shares), torch.ones_like(radius))
+    assert float(shares[0][..., 0]) == 1.0  # sharp pixels keep the photo
+
+
 def test_a_sharp_image_under_auto_is_left_untouched() -> None:
     image = _texture(64, 96, seed=2)
     disparity = torch.linspace(0, 1, 96).view(1, 1, 1, 96).expand(1, 1, 64, 96).contiguous()
     result = restore_all_in_focus(image, disparity)
     assert not result.restored
     assert result.all_in_focus is image
+    assert result.residual_radius_px is not None and result.residual_radius_px.shape == disparity.shape
 
 
 def test_restore_output_is_finite_and_in_range() -> None:
@@ -77,6 +120,29 @@ def test_restore_output_is_finite_and_in_range() -> None:
     assert restored.shape == image.shape
     assert bool(torch.isfinite(restored).all())
     assert float(restored.min()) >= 0.0
+
+
+def test_hqs_layers_output_is_finite_and_in_range_and_reports_the_blur_left() -> None:
+    image = _texture(64, 96, seed=3)
+    image[..., 30:32, 40:42] = 8.0  # a bright light
+    disparity = (torch.rand(1, 1, 64, 96, generator=torch.Generator().manual_seed(4)) > 0.5).float() * 0.6
+    done = deconvolve_layers_hqs(blur_layer(image, 3.0, ApertureShape()), disparity, 10.0, 0.3)
+    assert done.image.shape == image.shape
+    assert bool(torch.isfinite(done.image).all())
+    assert float(done.image.min()) >= 0.0
+    photo_radius = (10.0 * (disparity - 0.3)).abs()
+    assert done.residual_radius_px.shape == disparity.shape
+    assert bool((done.residual_radius_px >= 0).all()) and bool((done.residual_radius_px <= photo_radius + 1e-5).all())
+
+
+def test_hqs_layers_deconvolve_a_uniformly_blurred_photo_and_say_so() -> None:
+    sharp = _texture(64, 96, seed=7)
+    photo = blur_layer(sharp, 4.0, ApertureShape())
+    done = deconvolve_layers_hqs(photo, torch.full((1, 1, 64, 96), 0.5), 8.0, 0.0)
+    before = psnr(linear_to_srgb(photo), linear_to_srgb(sharp))
+    after = psnr(linear_to_srgb(done.image), linear_to_srgb(sharp))
+    assert after > before + 2.0  # measured: 18.5 -> 21.0 dB
+    assert float(done.residual_radius_px[..., 16:-16, 16:-16].mean()) < 1.0  # trusted: little blur left
 
 
 def _two_layer_scene() -> LayeredScene:

@@ -27,7 +27,10 @@ class RestoreResult:
         all_in_focus: [N,3,H,W] linear light >= 0; the input itself (same tensor) when nothing was done.
         photo_defocus: the photo's blur that was fitted (or given).
         restored: whether any deconvolution was done.
-        residual_radius_px: [N,1,H,W] blur radius (px) still in `all_in_focus`, or None when not measured.
+        residual_radius_px: [N,1,H,W] blur radius (px) still present in `all_in_focus` at each pixel: 0 where
+            fully deconvolved, the photo's own radius where the photo was kept, in between where blended (a
+            renderer need only add the missing blur, in quadrature); None when not known (the layered
+            conjugate-gradient deconvolution does not say; `restore.hqs_layers` does).
     """
 
     all_in_focus: torch.Tensor
@@ -128,7 +131,8 @@ def restore_all_in_focus(
         raise SettingsError(f"restore mode must be auto or always, got {mode!r}")
     fitted = photo_defocus or estimate_photo_defocus(linear, disparity, source=source)  # 1. K0, d0
     settings = settings or DeconvolveSettings()
+    photo_radius = fitted.radius_px(disparity)  # [1,1,H,W] the photo's own blur, px
     if mode == "auto" and not needs_restore(fitted, disparity, sharp_radius_px=settings.sharp_radius_px):
-        return RestoreResult(linear, fitted, False)  # 2. sharp everywhere, or too little evidence
+        return RestoreResult(linear, fitted, False, photo_radius)  # 2. sharp everywhere, or too little evidence
     restored = deconvolve_layers(linear, disparity, fitted.k0_px, fitted.focus_disparity, settings)  # 3. [1,3,H,W]
     return RestoreResult(restored, fitted, restored is not linear)
