@@ -31,7 +31,7 @@ AGREEING = 0.6
 MIN_EDGE_SHARE = 0.01
 """Confident edges must make at least this share of the pixels (and number at least `MIN_EDGES`)."""
 MIN_EDGES = 200
-MIN_BLURRED_SHARE = 0.15
+MIN_CONSISTENT_SHARE = 0.15
 """At least this share of the confident edges must be blurred and consistent."""
 MIN_CONSISTENCY = 0.5
 """At least this share of the blurred edges must be consistent."""
@@ -48,7 +48,7 @@ class DefocusConfidence:
     Attributes:
         passed: the defocus is fit to read depth from.
         edge_share: confident edges per pixel.
-        blurred_share: share of the confident edges that are blurred (>= `BLURRED_PX`) with blurred neighbours.
+        blurred_share: share of the confident edges that are blurred (>= `BLURRED_PX`).
         consistency: share of the blurred edges whose neighbours agree (>= `AGREEING` of them blurred).
         spread_px: 90th minus 10th percentile of the neighbourhood blur (px) over the confident edges.
         reason: why it failed ("" when it passed).
@@ -62,12 +62,12 @@ class DefocusConfidence:
     reason: str = ""
 
     def summary(self) -> str:
-        """One short clause for a note: the numbers and the decision."""
-        verdict = "used" if self.passed else f"not used ({self.reason})"
-        return (
-            f"{100 * self.blurred_share:.0f}% of edges consistently blurred, consistency "
-            f"{100 * self.consistency:.0f}%, spread {self.spread_px:.1f} px -> {verdict}"
+        """The measured numbers in a short clause, and the reason when the test failed (for a note)."""
+        numbers = (
+            f"{100 * self.blurred_share:.0f}% of edges blurred, {100 * self.consistency:.0f}% of those consistently, "
+            f"spread {self.spread_px:.1f} px"
         )
+        return numbers if self.passed else f"{numbers}: {self.reason}"
 
     def to_record(self) -> dict[str, float | bool | str]:
         """The test as `--json` gives it."""
@@ -107,14 +107,14 @@ def defocus_confidence(edge_blur: EdgeBlur) -> DefocusConfidence:
     local_blur = _window_sum(radius * edges, pad) / edge_count.clamp_min(1.0)  # mean radius of the edges around
     consistent = blurred & (blurred_around >= AGREEING)
     blurred_count = int(blurred.sum())
-    blurred_share = int(consistent.sum()) / count
+    blurred_share = blurred_count / count
     consistency = int(consistent.sum()) / max(1, blurred_count)
     values = local_blur[edges]
     values = values[:: max(1, values.numel() // SAMPLE)]
     spread = float(torch.quantile(values, 0.9) - torch.quantile(values, 0.1))
     reason = ""
-    if blurred_share < MIN_BLURRED_SHARE:
-        reason = "too few blurred edges"
+    if blurred_share * consistency < MIN_CONSISTENT_SHARE:
+        reason = "too few consistently blurred edges"
     elif consistency < MIN_CONSISTENCY:
         reason = "blur inconsistent between neighbouring edges"
     elif spread < MIN_SPREAD_PX:
