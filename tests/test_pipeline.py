@@ -134,7 +134,10 @@ def test_missing_depth_says_what_was_tried_and_falls_back_to_two_planes(two_plan
     assert result.depth_source == "approximate:two-plane"
     (note,) = result.notes
     fetch = "depth model depth-anything-v2-small not available (`refocus models fetch depth-anything-v2-small` gets it)"
-    assert note.startswith(f"{photo}: {fetch}; the photo's own defocus not used (") and "depth approximated" in note
+    assert (
+        note.startswith(f"{photo}: {fetch}; the photo's own defocus not used (")
+        and "the depth is an approximation" in note
+    )
     assert "--depth FILE" in note and result.to_record()["notes"] == list(result.notes)
 
 

@@ -1,5 +1,5 @@
 """Where depth comes from, in one order that every job uses: a depth file, depth embedded in the photo, the
-learned model, the photo's own defocus (when its edges show blur), the two-plane approximation; or one source
+learned model, the photo's own defocus (when its confidence test passes), the two-plane approximation; or one source
 forced. `DepthRequest` says what to try; `check_depth_request` checks it before any pixel is read."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 DEPTH_SOURCES = ("auto", "file", "embedded", "model", "defocus", "two-plane")
 """Values of DepthRequest.source: `auto` tries a depth file, then depth embedded in the photo, then the
-learned model, then the photo's own defocus (when its edges show blur), then the two-plane approximation; the
+learned model, then the photo's own defocus (when its confidence test passes), then the two-plane approximation; the
 others force one of them."""
 
 _UNAVAILABLE_MODELS: dict[tuple[str, bool], str] = {}
@@ -110,8 +110,8 @@ def choose_depth(request: DepthRequest, loaded: LoadedImage, focus: FocusSpec) -
     notes = []
     if source == "auto":
         notes.append(
-            f"{request.input_path}: {missing_model}{defocus_verdict}depth approximated: the subject under the focus "
-            "point in front of a receding background (--depth FILE gives a real one)"
+            f"{request.input_path}: {missing_model}{defocus_verdict}so the depth is an approximation: the subject "
+            "under the focus point in front of a receding background (--depth FILE gives a real one)"
         )
     return two_plane_depth(loaded.linear, subject_hint(focus, size_hw)), notes
 

@@ -117,7 +117,7 @@ def _grabcut(
     cv2.setRNGSeed(0)  # its colour models start from k-means: the same photo, the same mask
     background_model, foreground_model = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
-        cv2.grabCut(bgr, labels, rect, background_model, foreground_model, iterations, mode)
+        cv2.grabCut(bgr, labels, rect or (0, 0, 0, 0), background_model, foreground_model, iterations, mode)
     except cv2.error:
         return None
     return np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
