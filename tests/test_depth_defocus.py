@@ -129,4 +129,4 @@ def test_auto_skips_defocus_on_a_sharp_photo(tmp_path: Path) -> None:
     Image.fromarray(np.random.default_rng(2).integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(photo)
     result = refocus_image_file(ImageRequest(photo, tmp_path / "o.png"))
     assert result.depth_source == "approximate:two-plane"
-    assert "the photo's own defocus: too little blur at its edges" in result.notes[0]
+    assert "the photo's own defocus not used (" in result.notes[0]

@@ -1,5 +1,5 @@
 """Where depth comes from, in one order that every job uses: a depth file, depth embedded in the photo, the
-learned model, the photo's own defocus (when its edges show blur), the two-plane approximation; or one source
+learned model, the photo's own defocus (when its confidence test passes), the two-plane approximation; or one source
 forced. `DepthRequest` says what to try; `check_depth_request` checks it before any pixel is read."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 DEPTH_SOURCES = ("auto", "file", "embedded", "model", "defocus", "two-plane")
 """Values of DepthRequest.source: `auto` tries a depth file, then depth embedded in the photo, then the
-learned model, then the photo's own defocus (when its edges show blur), then the two-plane approximation; the
+learned model, then the photo's own defocus (when its confidence test passes), then the two-plane approximation; the
 others force one of them."""
 
 _UNAVAILABLE_MODELS: dict[tuple[str, bool], str] = {}
@@ -63,8 +63,9 @@ def check_depth_request(request: DepthRequest) -> None:
 
 def choose_depth(request: DepthRequest, loaded: LoadedImage, focus: FocusSpec) -> tuple[DepthMap, list[str]]:
     """The depth for an image and notes for the user: the user's file, else depth embedded in the photo, else
-    the learned model's estimate, else an approximate two-plane depth built around the focus point (said so
-    in a note).
+    the learned model's estimate, else the photo's own defocus when its confidence test passes, else an
+    approximate two-plane depth built around the focus point. Falling back past the model is said in one note:
+    which model is missing and how to get it, the defocus test's numbers and decision, and the depth used.
 
     Raises:
         RefocusError: a forced source that fails (one line saying why), or a bad depth file.
@@ -74,7 +75,6 @@ def choose_depth(request: DepthRequest, loaded: LoadedImage, focus: FocusSpec) -
     source = request.source
     if request.depth_path is not None and source in ("auto", "file"):
         return read_depth_file(request.depth_path, kind=request.depth_kind, size_hw=size_hw), []
-    tried = ["a depth file: none given"]
     if source in ("auto", "embedded"):
         embedded = read_embedded_depth(request.input_path, size_hw)
         if embedded is not None:
@@ -83,29 +83,46 @@ def choose_depth(request: DepthRequest, loaded: LoadedImage, focus: FocusSpec) -
             raise DepthUnavailableError(
                 f"{request.input_path}: holds no depth ({EMBEDDED_FORMATS}), as --depth embedded requires"
             )
-        tried.append(f"depth embedded in the photo as {EMBEDDED_FORMATS}: none")
+    missing_model = ""
     if source in ("auto", "model"):
         try:
             return _model_depth(request, loaded), []
-        except DepthUnavailableError as error:
+        except DepthUnavailableError:
             if source == "model":
                 raise
-            tried.append(f"the learned model: {error}")
+            missing_model = f"{_missing_model(request.model)}; "
     focus_window(focus, request.input_path, size_hw)  # a focus outside the image fails before any work
+    defocus_verdict = ""
     if source in ("auto", "defocus"):
-        from refocus_cli.depth.defocus import defocus_depth, estimate_edge_blur, shows_defocus
+        from refocus_cli.depth.defocus import defocus_depth, estimate_edge_blur
+        from refocus_cli.depth.defocus_confidence import defocus_confidence
 
         edges = estimate_edge_blur(loaded.linear)
-        if source == "defocus" or shows_defocus(edges):
-            return defocus_depth(loaded.linear, subject_hint(focus, size_hw).point_xy, edges), []
-        tried.append("the photo's own defocus: too little blur at its edges")
+        confidence = defocus_confidence(edges)
+        if source == "defocus" or confidence.passed:
+            depth = defocus_depth(loaded.linear, subject_hint(focus, size_hw).point_xy, edges)
+            if source == "defocus" and confidence.passed:
+                return depth, []
+            caveat = "" if confidence.passed else " as asked, though its test fails"
+            note = f"{missing_model}depth from the photo's own defocus{caveat} ({confidence.summary()})"
+            return depth, [f"{request.input_path}: {note}"]
+        defocus_verdict = f"the photo's own defocus not used ({confidence.summary()}); "
     notes = []
     if source == "auto":
         notes.append(
-            f"{request.input_path}: no depth map (tried {'; '.join(tried)}), so the depth is an approximation: "
-            "the subject under the focus point in front of a receding background; pass --depth FILE for a real one"
+            f"{request.input_path}: {missing_model}{defocus_verdict}so the depth is an approximation: the subject "
+            "under the focus point in front of a receding background (--depth FILE gives a real one)"
         )
     return two_plane_depth(loaded.linear, subject_hint(focus, size_hw)), notes
+
+
+def _missing_model(model: str) -> str:
+    """A clause saying that the depth model is not here and how to get it."""
+    from refocus_cli.registry import load_registry
+
+    if model in load_registry():
+        return f"depth model {model} not available (`refocus models fetch {model}` gets it)"
+    return f"depth model {model} not available (`refocus models` lists those refocus can fetch)"
 
 
 def _model_depth(request: DepthRequest, loaded: LoadedImage) -> DepthMap:
