@@ -307,20 +307,6 @@ def dense_defocus_map(edge_blur: EdgeBlur, guide_linear: torch.Tensor) -> torch.
     return dense.clamp_min(0.0).float()
 
 
-VISIBLE_DEFOCUS_PX = 5.0
-"""`shows_defocus`: the 90th percentile of the confident edge blur must reach this radius. A sharp photo
-(the bundled motorcycle) reads 3.2 px there, the same photo refocused with K = 16 reads 12.3 px."""
-
-
-def shows_defocus(edge_blur: EdgeBlur) -> bool:
-    """Whether a photo's edges show enough blur to read depth from (see VISIBLE_DEFOCUS_PX)."""
-    radii = edge_blur.radius_px[edge_blur.confidence > 0.5]
-    if radii.numel() < 100:
-        return False
-    sample = radii[:: max(1, radii.numel() // 100_000)].float()
-    return float(torch.quantile(sample, 0.9)) >= VISIBLE_DEFOCUS_PX
-
-
 def defocus_depth(
     linear: torch.Tensor, focus_xy: tuple[float, float] | None = None, edge_blur: EdgeBlur | None = None
 ) -> DepthMap:

@@ -88,10 +88,12 @@ class WindowDepth:
         return source
 
     def _source_from_first_frame(self, first: torch.Tensor) -> str:
-        """`defocus` when the first frame's edges show real blur, else `two-plane`; said in a note."""
-        from refocus_cli.depth.defocus import estimate_edge_blur, shows_defocus
+        """`defocus` when the first frame's edges pass the defocus confidence test, else `two-plane`; said in a
+        note."""
+        from refocus_cli.depth.defocus import estimate_edge_blur
+        from refocus_cli.depth.defocus_confidence import defocus_confidence
 
-        if shows_defocus(estimate_edge_blur(first)):
+        if defocus_confidence(estimate_edge_blur(first)).passed:
             chosen = "defocus"
             how = "depth from the frames' own defocus"
         else:
