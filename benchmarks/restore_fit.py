@@ -111,7 +111,7 @@ def real(args: argparse.Namespace) -> None:
     from refocus_cli.fusion.fuse import fuse_stack
     from refocus_cli.io.images import read_image
     from refocus_cli.restore.fit import fit_blur_scores
-    from refocus_cli.restore.photo_blur import spectral_measurements
+    from refocus_cli.restore.photo_blur import spectral_measurements, working_copies
 
     for name, pattern in (("keyboard-stack", "frame_*.jpg"), ("pcb-stack", "pcb_*.jpg")):
         paths = sorted((DATA / name).glob(pattern))
@@ -133,7 +133,9 @@ def real(args: argparse.Namespace) -> None:
         for index, frame in enumerate(frames):
             own = 1.0 - index / (n - 1)
             start = time.perf_counter()
-            old = fit_blur_scores(spectral_measurements(frame, depth))  # the previous fit (spectral only)
+            old = fit_blur_scores(
+                spectral_measurements(working_copies(frame, depth))
+            )  # the previous fit (spectral only)
             old_seconds.append(time.perf_counter() - start)
             start = time.perf_counter()
             fit = estimate_photo_defocus(frame, depth)

@@ -9,6 +9,7 @@ a finer grid around it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -184,8 +185,8 @@ def fit_blur_costs(
     Args:
         measurements: per scale, (scale, bin disparities [B], patches [B], candidate radii [R] px at that scale,
             costs [B,R] >= 0, lower better).
-        focus_steps: candidate foci on [0, 1].
-        k_steps: candidate K0 on [0, max_k_px], spaced more finely near 0.
+        focus_steps: candidate foci on [0, 1] (searched on a 2 times coarser grid first, the best three refined).
+        k_steps: candidate K0 on [0, max_k_px], spaced more finely near 0 (likewise).
         max_k_px: largest K0 tried (full-resolution px per unit disparity).
         cost_cap: a bin's cost is capped here (a bin that disagrees costs the same however far).
         beyond_cost: cost per doubling of a radius past the largest a scale scores.
@@ -196,21 +197,36 @@ def fit_blur_costs(
         share of the measured frame that confirms blur (`reliable` is that share >= `MIN_BLURRED_SHARE`; callers
         may make it stricter).
     """
-    focus = torch.linspace(0.0, 1.0, focus_steps, dtype=torch.float64)
-    k = max_k_px * torch.linspace(0.0, 1.0, k_steps, dtype=torch.float64) ** 2
-    loss = torch.zeros(k_steps, focus_steps, dtype=torch.float64)
-    kept = []
-    for scale, disparity, patches, radii, costs in measurements:
-        if disparity.numel() == 0:
-            continue
-        d, n, cost, radii = disparity.double(), patches.double(), costs.double(), radii.double()
-        radius = scale * k.view(-1, 1, 1) * (d.view(1, 1, -1) - focus.view(1, -1, 1)).abs()  # [K,F,B]
-        loss += (_bin_cost(cost, radii, radius, cost_cap, beyond_cost) * n.sqrt()).sum(dim=-1)
-        kept.append((scale, d, n, radii, cost))
+    kept = [
+        (scale, d.double(), n.double(), radii.double(), cost.double())
+        for scale, d, n, radii, cost in measurements
+        if d.numel()
+    ]
     if not kept:
         return PhotoDefocus(0.0, 0.5, 0.0, 0.0, reliable=False, blurred_share=0.0)
-    best = int(loss.argmin())
-    k0, d0 = float(k[best // focus_steps]), float(focus[best % focus_steps])
+
+    def grid_loss(k: torch.Tensor, focus: torch.Tensor) -> torch.Tensor:
+        loss = torch.zeros(k.numel(), focus.numel(), dtype=torch.float64)
+        for scale, d, n, radii, cost in kept:
+            radius = scale * k.view(-1, 1, 1) * (d.view(1, 1, -1) - focus.view(1, -1, 1)).abs()  # [K,F,B]
+            loss += (_bin_cost(cost, radii, radius, cost_cap, beyond_cost) * n.sqrt()).sum(dim=-1)
+        return loss
+
+    # coarse grid (K spaced more finely near 0), then the full resolution around its best
+    coarse_f, coarse_k = (focus_steps - 1) // 2, (k_steps - 1) // 2
+    focus = torch.linspace(0.0, 1.0, coarse_f + 1, dtype=torch.float64)
+    root = torch.linspace(0.0, 1.0, coarse_k + 1, dtype=torch.float64)
+    candidates = grid_loss(max_k_px * root**2, focus).flatten().topk(3, largest=False).indices
+    best_loss, k0, d0 = math.inf, 0.0, 0.5
+    for index in candidates.tolist():  # the three best coarse candidates, refined
+        f0, u0 = float(focus[index % focus.numel()]), float(root[index // focus.numel()])
+        near_f = torch.linspace(max(0.0, f0 - 1 / coarse_f), min(1.0, f0 + 1 / coarse_f), 5, dtype=torch.float64)
+        near_u = torch.linspace(max(0.0, u0 - 1 / coarse_k), min(1.0, u0 + 1 / coarse_k), 5, dtype=torch.float64)
+        loss = grid_loss(max_k_px * near_u**2, near_f)
+        best = int(loss.argmin())
+        if float(loss.view(-1)[best]) < best_loss:
+            best_loss = float(loss.view(-1)[best])
+            k0, d0 = max_k_px * float(near_u[best // near_f.numel()]) ** 2, float(near_f[best % near_f.numel()])
     confirmed = area = weight = 0.0
     for scale, d, n, radii, cost in kept:
         fitted = k0 * (d - d0).abs()  # [B] full-resolution px
@@ -221,5 +237,5 @@ def fit_blur_costs(
         area += float(size.sum())
         weight += float(n.sqrt().sum())
     share = confirmed / max(area, 1e-12)
-    residual = float(loss.view(-1)[best]) / max(weight, 1e-12)
+    residual = best_loss / max(weight, 1e-12)
     return PhotoDefocus(k0, d0, residual, weight, reliable=share >= MIN_BLURRED_SHARE, blurred_share=share)

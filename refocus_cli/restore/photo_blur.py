@@ -36,51 +36,51 @@ AGREE_FOCUS = 0.1
 AGREE_K_RATIO = 1.5
 """...and their K0 by at most this factor."""
 SPECTRAL_BINS = 24
+RELIABLE_SHARE = 0.15
+"""Both fits must confirm blur on at least this share of the measured frame for the fit to be reliable (a
+reliable-but-wrong fit was seen on a real macro frame with 0.125)."""
 
 
-def band_measurements(
-    linear: torch.Tensor, disparity: torch.Tensor
-) -> list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Per measured scale: (scale of the photo, bin disparities [B], patches [B], radii [R] px, costs [B,R])."""
+Measurements = list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def working_copies(linear: torch.Tensor, disparity: torch.Tensor) -> list[tuple[float, torch.Tensor, torch.Tensor]]:
+    """(exact scale of the photo, [1,3,h,w] photo, [1,1,h,w] disparity) at each of `SCALES` of the working copy
+    that still holds a patch."""
     h, w = linear.shape[-2:]
     work = min(1.0, WORK_SIDE_PX / max(h, w))
     image, depth = linear[:1].float(), disparity[:1].float()
-    measurements = []
+    copies: list[tuple[float, torch.Tensor, torch.Tensor]] = []
     for scale in SCALES:
-        factor = work * scale
-        if min(h, w) * factor < 2 * PATCH_PX:
-            continue
-        small, small_depth = image, depth
-        if factor < 1:
-            small = F.interpolate(image, scale_factor=factor, mode="area")
-            small_depth = F.interpolate(depth, scale_factor=factor, mode="area")
-        costs = measure_band_costs(small, small_depth, bins=BINS, max_radius_px=MAX_RADIUS_PX, patch_px=PATCH_PX)
-        if costs is None:
-            continue
-        exact = small.shape[-1] / w  # the scale after rounding
-        measurements.append((exact, costs.disparity, costs.patches, costs.radii_px, costs.costs))
-    return measurements
-
-
-def spectral_measurements(
-    linear: torch.Tensor, disparity: torch.Tensor
-) -> list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Per measured scale (full and half of the working copy): the disc-spectrum misfit scores of
-    `restore.measure.measure_layer_blur`, as (scale, bin disparities, patches, radii px, scores [B,R])."""
-    h, w = linear.shape[-2:]
-    work = min(1.0, WORK_SIDE_PX / max(h, w))
-    measurements = []
-    for scale in SCALES[:2]:
         factor = work * scale
         if min(h, w) * factor < PATCH_PX:
             continue
-        image, depth = linear[:1].float(), disparity[:1].float()
-        if factor < 1:
-            image = F.interpolate(image, scale_factor=factor, mode="area")
-            depth = F.interpolate(depth, scale_factor=factor, mode="area")
+        if factor < 1:  # each copy from the previous one: area averages nest
+            source = copies[-1] if copies else (1.0, image, depth)
+            relative = factor / source[0]
+            image = F.interpolate(source[1], scale_factor=relative, mode="area")
+            depth = F.interpolate(source[2], scale_factor=relative, mode="area")
+        copies.append((image.shape[-1] / w, image, depth))
+    return copies
+
+
+def band_measurements(copies: list[tuple[float, torch.Tensor, torch.Tensor]]) -> Measurements:
+    """Per working copy: (scale of the photo, bin disparities [B], patches [B], radii [R] px, band costs [B,R])."""
+    measurements = []
+    for scale, image, depth in copies:
+        costs = measure_band_costs(image, depth, bins=BINS, max_radius_px=MAX_RADIUS_PX, patch_px=PATCH_PX)
+        if costs is not None:
+            measurements.append((scale, costs.disparity, costs.patches, costs.radii_px, costs.costs))
+    return measurements
+
+
+def spectral_measurements(copies: list[tuple[float, torch.Tensor, torch.Tensor]]) -> Measurements:
+    """Per working copy of the first two: the disc-spectrum misfit scores of `restore.measure.measure_layer_blur`,
+    as (scale of the photo, bin disparities [B], patches [B], radii [R] px, scores [B,R])."""
+    measurements = []
+    for scale, image, depth in copies[:2]:
         blur = measure_layer_blur(image, depth, bins=SPECTRAL_BINS, max_radius_px=MAX_RADIUS_PX)
-        exact = image.shape[-1] / w
-        measurements.append((exact, blur.disparity, blur.patches, blur.candidate_radii_px, blur.scores))
+        measurements.append((scale, blur.disparity, blur.patches, blur.candidate_radii_px, blur.scores))
     return measurements
 
 
@@ -96,7 +96,7 @@ def fit_photo_blur(linear: torch.Tensor, disparity: torch.Tensor) -> PhotoDefocu
     """Fit the photo's blur ``|r| = K0 |d - d0|`` (r in px of the photo) from two kinds of evidence per
     depth bin: the disc's spectrum (`restore.measure`, precise where the rings survive) and band energies
     against a reblurred reference (`restore.bands`, ring-free).  The spectral fit is returned; it is reliable
-    only when both fits confirm blur on enough of the frame and agree (`agree`): JPEG and real lenses that
+    only when both fits confirm blur on `RELIABLE_SHARE` of the frame and agree (`agree`): JPEG and real lenses that
     smear the rings, or a depth map that does not separate the blur, make the two disagree.
 
     Args:
@@ -110,9 +110,11 @@ def fit_photo_blur(linear: torch.Tensor, disparity: torch.Tensor) -> PhotoDefocu
     >>> fit.reliable
     False
     """
-    spectral = fit_blur_scores(spectral_measurements(linear, disparity))
+    copies = working_copies(linear, disparity)
+    spectral = fit_blur_scores(spectral_measurements(copies))
     bands = fit_blur_costs(
-        band_measurements(linear, disparity), cost_cap=COST_CAP, beyond_cost=BEYOND_COST, confirm_cost=CONFIRM_COST
+        band_measurements(copies), cost_cap=COST_CAP, beyond_cost=BEYOND_COST, confirm_cost=CONFIRM_COST
     )
-    reliable = spectral.reliable and bands.reliable and agree(spectral, bands)
+    shares = min(spectral.blurred_share or 0.0, bands.blurred_share or 0.0)
+    reliable = spectral.reliable and bands.reliable and shares >= RELIABLE_SHARE and agree(spectral, bands)
     return replace(spectral, reliable=reliable)
