@@ -1,6 +1,11 @@
 """Restore (all-in-focus estimation) before refocusing a photo that already has defocus blur.
 
     python benchmarks/restore.py --scenes 8 --blur 12 20 30
+    python benchmarks/restore.py --scenes-kind hard --scenes 4 --blur 12 24 --size 128 192 --samples 256
+
+`--scenes-kind hard` takes the harder scenes of `render.hard_scenes` (5-9 overlapping layers, thin structures,
+fine textures, lights behind edges). The "HQS oracle" columns restore with the half-quadratic-splitting
+deconvolution under trial (`restore.hqs_layers`) and the true blur.
 
 For every random layered scene and K, the photo is the exact thin-lens image focused on layer A; it is
 refocused to layer B with the same K by the fast layered renderer, from either the photo itself (restore off)
@@ -26,18 +31,24 @@ from pathlib import Path
 import torch
 
 from refocus_cli.bench.restore_gain import MIN_BLUR_PX, pick_pair, reference_with_own_seed, refocus_psnr
+from refocus_cli.render.hard_scenes import random_hard_scene
 from refocus_cli.render.scenes import LayeredScene, random_layered_scene
-from refocus_cli.restore import PhotoDefocus, restore_all_in_focus
+from refocus_cli.restore import PhotoDefocus, deconvolve_layers_hqs, restore_all_in_focus
 
 
 def cached_reference(
-    scene: LayeredScene, focus: float, blur: float, generator: torch.Generator, path: Path | None
+    scene: LayeredScene,
+    focus: float,
+    blur: float,
+    generator: torch.Generator,
+    path: Path | None,
+    samples: int | None = None,
 ) -> torch.Tensor:
     """render_reference, kept in `path` when given (the generator is advanced the same either way)."""
     if path is not None and path.exists():
         torch.randint(0, 2**31 - 1, (1,), generator=generator)  # the draw reference_with_own_seed makes
         return torch.load(path)
-    image = reference_with_own_seed(scene, focus, blur, generator, None)
+    image = reference_with_own_seed(scene, focus, blur, generator, samples)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(image, path)
@@ -46,19 +57,28 @@ def cached_reference(
 
 def run_scene(args: argparse.Namespace, blur: float, index: int) -> dict[str, float | int] | None:
     generator = torch.Generator().manual_seed(args.seed * 1000 + index)
-    scene = random_layered_scene(tuple(args.size), generator=generator)
+    make_scene = random_hard_scene if args.scenes_kind == "hard" else random_layered_scene
+    scene = make_scene(tuple(args.size), generator=generator)
     pair = pick_pair(scene, blur, generator)
     if pair is None:
         return None
     d_a, d_b = scene.layers[pair[0]].disparity, scene.layers[pair[1]].disparity
-    cache = Path(args.cache) / f"{args.size[0]}x{args.size[1]}_s{args.seed}_i{index}_k{blur:g}" if args.cache else None
-    photo = cached_reference(scene, d_a, blur, generator, cache / "photo.pt" if cache else None)
-    truth_b = cached_reference(scene, d_b, blur, generator, cache / "truth_b.pt" if cache else None)
+    cache = (
+        Path(args.cache)
+        / f"{args.scenes_kind}{args.size[0]}x{args.size[1]}_s{args.seed}_i{index}_k{blur:g}_n{args.samples}"
+        if args.cache
+        else None
+    )
+    photo = cached_reference(scene, d_a, blur, generator, cache / "photo.pt" if cache else None, args.samples)
+    truth_b = cached_reference(scene, d_b, blur, generator, cache / "truth_b.pt" if cache else None, args.samples)
     disparity = scene.disparity_map()
     start = time.perf_counter()
     estimated = restore_all_in_focus(photo, disparity)
     seconds = time.perf_counter() - start
     oracle = restore_all_in_focus(photo, disparity, photo_defocus=PhotoDefocus.known(blur, d_a))
+    start = time.perf_counter()
+    hqs = deconvolve_layers_hqs(photo, disparity, blur, d_a)
+    hqs_seconds = time.perf_counter() - start
     row: dict[str, float | int] = {
         "K": blur,
         "scene": index,
@@ -67,30 +87,37 @@ def run_scene(args: argparse.Namespace, blur: float, index: int) -> dict[str, fl
         "fit_d0": estimated.photo_defocus.focus_disparity,
         "true_d0": d_a,
         "restore_s": seconds,
+        "hqs_s": hqs_seconds,
+        "megapixels": photo.shape[-2] * photo.shape[-1] / 1e6,
     }
     for case, focus, truth in (("a", d_b, truth_b), ("b", d_a, photo)):
         row[f"{case}_off"] = refocus_psnr(photo, disparity, focus, blur, truth)
         row[f"{case}_on"] = refocus_psnr(estimated.all_in_focus, disparity, focus, blur, truth)
         row[f"{case}_oracle"] = refocus_psnr(oracle.all_in_focus, disparity, focus, blur, truth)
+        row[f"{case}_hqs"] = refocus_psnr(hqs.image, disparity, focus, blur, truth)
     return row
 
 
 def table(rows: list[dict[str, float | int]], blurs: list[float]) -> str:
-    keys = ["a_off", "a_on", "a_oracle", "b_off", "b_on", "b_oracle"]
+    keys = ["a_off", "a_on", "a_oracle", "a_hqs", "b_off", "b_on", "b_oracle", "b_hqs"]
     lines = [
-        "| K | scenes | fit K0 (mean) | (a) off | (a) on | (a) gain | (a) oracle | (b) off | (b) on | (b) gain "
-        "| (b) oracle |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| K | scenes | fit K0 (mean) | (a) off | (a) on | (a) gain | (a) oracle | (a) HQS oracle | (b) off | (b) on "
+        "| (b) gain | (b) oracle | (b) HQS oracle | s/MP fit+CG | s/MP HQS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups = [(f"{b:g}", [r for r in rows if r["K"] == b]) for b in blurs] + [("mean", rows)]
     for name, picked in groups:
         if not picked:
             continue
         m = {k: statistics.mean(float(r[k]) for r in picked) for k in [*keys, "fit_k0"]}
+        per_mp = {
+            k: statistics.median(float(r[k]) / float(r["megapixels"]) for r in picked) for k in ("restore_s", "hqs_s")
+        }
         lines.append(
             f"| {name} | {len(picked)} | {m['fit_k0']:.1f} | {m['a_off']:.2f} | {m['a_on']:.2f} | "
-            f"{m['a_on'] - m['a_off']:+.2f} | {m['a_oracle']:.2f} | {m['b_off']:.2f} | {m['b_on']:.2f} | "
-            f"{m['b_on'] - m['b_off']:+.2f} | {m['b_oracle']:.2f} |"
+            f"{m['a_on'] - m['a_off']:+.2f} | {m['a_oracle']:.2f} | {m['a_hqs']:.2f} | {m['b_off']:.2f} | "
+            f"{m['b_on']:.2f} | {m['b_on'] - m['b_off']:+.2f} | {m['b_oracle']:.2f} | {m['b_hqs']:.2f} | "
+            f"{per_mp['restore_s']:.1f} | {per_mp['hqs_s']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -102,6 +129,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, nargs=2, default=[192, 256], metavar=("H", "W"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=str, default=None, help="folder that keeps the exact renders")
+    parser.add_argument(
+        "--scenes-kind",
+        choices=("layered", "hard"),
+        default="layered",
+        help="random_layered_scene or random_hard_scene",
+    )
+    parser.add_argument(
+        "--samples", type=int, default=None, help="aperture samples of the exact renders (default: enough)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rows = []

@@ -3,6 +3,10 @@ and the EXIF lens check."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -47,6 +51,57 @@ def test_fit_recovers_k_and_the_focus_layer(blur_k_px: float, focus_layer: int) 
     assert fit.k0_px == pytest.approx(blur_k_px, rel=0.15)
     assert fit.focus_disparity == pytest.approx(focus, abs=0.05)
     assert fit.reliable and needs_restore(fit, disparity)
+
+
+def _jpeg(linear: torch.Tensor, quality: int = 90) -> torch.Tensor:
+    """[1,3,H,W] linear -> the same after an sRGB JPEG round trip."""
+    from PIL import Image
+
+    from refocus_cli.colour import linear_to_srgb, srgb_to_linear
+
+    codes = (linear_to_srgb(linear.clamp(0, 1))[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(codes).save(buffer, format="JPEG", quality=quality)
+    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue()))).astype(np.float32) / 255
+    return srgb_to_linear(torch.from_numpy(decoded).permute(2, 0, 1)[None])
+
+
+def _right_or_unreliable(fit: PhotoDefocus, k: float, focus: float) -> bool:
+    """A fit is acceptable when it is right (K0 within 30 %, d0 within 0.1) or says it is unreliable."""
+    right = abs(fit.k0_px / k - 1) <= 0.3 and abs(fit.focus_disparity - focus) <= 0.1
+    return right or not fit.reliable
+
+
+@pytest.mark.parametrize(("blur_k_px", "focus_layer"), [(8.0, 0), (12.0, 1)])
+def test_a_jpeg_photo_gets_a_right_fit_or_an_unreliable_one(blur_k_px: float, focus_layer: int) -> None:
+    scene = _three_planes()
+    focus = scene.layers[focus_layer].disparity
+    disparity = scene.disparity_map()
+    photo = render_reference(scene, focus, blur_k_px, samples=300, generator=torch.Generator().manual_seed(0))
+    fit = estimate_photo_defocus(_jpeg(photo), disparity)
+    assert _right_or_unreliable(fit, blur_k_px, focus)
+    assert fit.reliable or not needs_restore(fit, disparity)
+
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pcb-stack"
+
+
+@pytest.mark.skipif(not (DATA / "pcb_001.jpg").exists(), reason="needs ../shared/data/pcb-stack")
+def test_a_real_end_frame_is_never_fitted_reliably_wrong() -> None:
+    from refocus_cli.fusion.fuse import fuse_stack
+    from refocus_cli.io.images import read_image
+
+    frames = []
+    for path in sorted(DATA.glob("pcb_*.jpg")):
+        linear = read_image(path).linear
+        frames.append(F.interpolate(linear.float(), scale_factor=256 / linear.shape[-1], mode="area"))
+    fused = fuse_stack(frames)  # frames become aligned; frame i is focused at disparity 1 - i / 6
+    # K of the stack: 12 px (frame 0) and 8 px (frame 6) at 640 px wide, the all-in-focus image rendered to the
+    # frame's focus at its best PSNR; "wrong" is the issue's bar: d0 off by > 0.2 or K0 off by > 50 %.
+    for index, focus, k in ((0, 1.0, 12 * 0.4), (6, 0.0, 8 * 0.4)):
+        fit = estimate_photo_defocus(frames[index].float(), fused.disparity)
+        wrong = abs(fit.focus_disparity - focus) > 0.2 or abs(fit.k0_px / k - 1) > 0.5
+        assert not (fit.reliable and wrong), (index, fit)
 
 
 def test_a_sharp_photo_needs_no_restore() -> None:

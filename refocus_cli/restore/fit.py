@@ -9,6 +9,7 @@ a finer grid around it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -141,66 +142,100 @@ def _interpolate(curves: torch.Tensor, radii: torch.Tensor, at: torch.Tensor) ->
     return curves[rows, index - 1] * (1 - t) + curves[rows, index] * t
 
 
-def _bin_cost(cost: torch.Tensor, radii: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+def _bin_cost(
+    cost: torch.Tensor, radii: torch.Tensor, radius: torch.Tensor, cap: float, beyond_cost: float
+) -> torch.Tensor:
     """Capped cost [...,B] of bins [B,R] at radii [...,B]; past the largest scored radius the cost grows by
-    `BEYOND_COST` per doubling (a blur the scale cannot see is not free)."""
+    `beyond_cost` per doubling (a blur the scale cannot see is not free)."""
     largest = float(radii[-1])
-    beyond = BEYOND_COST * torch.log2((radius / largest).clamp_min(1.0))
-    return (_interpolate(cost, radii, radius) + beyond).clamp(max=COST_CAP)
+    beyond = beyond_cost * torch.log2((radius / largest).clamp_min(1.0))
+    return (_interpolate(cost, radii, radius) + beyond).clamp(max=cap)
 
 
 def fit_blur_scores(
+    measurements: list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]],
+) -> PhotoDefocus:
+    """`fit_blur_costs` on misfit scores [B,R] (lower better, inf where unmeasured): cost = log(score / best),
+    with the caps of the spectral scores (`COST_CAP`, `BEYOND_COST`, `CONFIRM_COST`)."""
+    costs = []
+    for scale, disparity, patches, radii, scores in measurements:
+        measured = (patches > 0) & torch.isfinite(scores).all(dim=-1)
+        s = scores[measured].double()
+        cost = torch.log(s / s.min(dim=-1, keepdim=True).values) if s.numel() else s
+        costs.append((scale, disparity[measured], patches[measured], radii, cost))
+    return fit_blur_costs(costs)
+
+
+def fit_blur_costs(
     measurements: list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]],
     *,
     focus_steps: int = 201,
     k_steps: int = 241,
     max_k_px: float = 120.0,
+    cost_cap: float = COST_CAP,
+    beyond_cost: float = BEYOND_COST,
+    confirm_cost: float = CONFIRM_COST,
 ) -> PhotoDefocus:
-    """Joint fit of ``r = K0 |d - d0|`` (full-resolution px) to per-bin score curves at several scales.
+    """Joint fit of ``r = K0 |d - d0|`` (full-resolution px) to per-bin cost curves at several scales.
 
-    Every bin of every scale votes with its whole curve: the cost of a candidate (K0, d0) is the sum over bins
-    of ``sqrt(patches) * min(log(score(s K0 |d - d0|) / best score), COST_CAP)``, s the bin's scale (the
-    V shape holds by construction, and bins that cannot tell radii apart add about the same to every candidate).
+    Every bin of every scale votes with its whole curve: the loss of a candidate (K0, d0) is the sum over bins
+    of ``sqrt(patches) * min(cost(s K0 |d - d0|), cost_cap)``, s the bin's scale (the V shape holds by
+    construction, and bins that cannot tell radii apart add about the same to every candidate).
 
     Args:
         measurements: per scale, (scale, bin disparities [B], patches [B], candidate radii [R] px at that scale,
-            scores [B,R] misfits, lower better, inf where unmeasured).
-        focus_steps: candidate foci on [0, 1].
-        k_steps: candidate K0 on [0, max_k_px], spaced more finely near 0.
+            costs [B,R] >= 0, lower better).
+        focus_steps: candidate foci on [0, 1] (searched on a 2 times coarser grid first, the best three refined).
+        k_steps: candidate K0 on [0, max_k_px], spaced more finely near 0 (likewise).
         max_k_px: largest K0 tried (full-resolution px per unit disparity).
+        cost_cap: a bin's cost is capped here (a bin that disagrees costs the same however far).
+        beyond_cost: cost per doubling of a radius past the largest a scale scores.
+        confirm_cost: a bin confirms blur when its cost at radius 0 exceeds its cost at the fit by this much.
 
     Returns:
-        PhotoDefocus with K0, d0, the mean capped cost as residual, the summed bin weights as evidence, the
-        share of the measured frame that confirms blur and whether that share suffices.
+        PhotoDefocus with K0, d0, the mean capped cost as residual, the summed bin weights as evidence and the
+        share of the measured frame that confirms blur (`reliable` is that share >= `MIN_BLURRED_SHARE`; callers
+        may make it stricter).
     """
-    focus = torch.linspace(0.0, 1.0, focus_steps, dtype=torch.float64)
-    k = max_k_px * torch.linspace(0.0, 1.0, k_steps, dtype=torch.float64) ** 2
-    loss = torch.zeros(k_steps, focus_steps, dtype=torch.float64)
-    kept = []
-    for scale, disparity, patches, radii, scores in measurements:
-        measured = (patches > 0) & torch.isfinite(scores).all(dim=-1)
-        if not bool(measured.any()):
-            continue
-        d, n, s = disparity[measured].double(), patches[measured].double(), scores[measured].double()
-        radii = radii.double()
-        cost = torch.log(s / s.min(dim=-1, keepdim=True).values)  # [B,R]
-        radius = scale * k.view(-1, 1, 1) * (d.view(1, 1, -1) - focus.view(1, -1, 1)).abs()  # [K,F,B]
-        loss += (_bin_cost(cost, radii, radius) * n.sqrt()).sum(dim=-1)
-        kept.append((scale, d, n, radii, cost))
+    kept = [
+        (scale, d.double(), n.double(), radii.double(), cost.double())
+        for scale, d, n, radii, cost in measurements
+        if d.numel()
+    ]
     if not kept:
         return PhotoDefocus(0.0, 0.5, 0.0, 0.0, reliable=False, blurred_share=0.0)
-    best = int(loss.argmin())
-    k0, d0 = float(k[best // focus_steps]), float(focus[best % focus_steps])
+
+    def grid_loss(k: torch.Tensor, focus: torch.Tensor) -> torch.Tensor:
+        loss = torch.zeros(k.numel(), focus.numel(), dtype=torch.float64)
+        for scale, d, n, radii, cost in kept:
+            radius = scale * k.view(-1, 1, 1) * (d.view(1, 1, -1) - focus.view(1, -1, 1)).abs()  # [K,F,B]
+            loss += (_bin_cost(cost, radii, radius, cost_cap, beyond_cost) * n.sqrt()).sum(dim=-1)
+        return loss
+
+    # coarse grid (K spaced more finely near 0), then the full resolution around its best
+    coarse_f, coarse_k = (focus_steps - 1) // 2, (k_steps - 1) // 2
+    focus = torch.linspace(0.0, 1.0, coarse_f + 1, dtype=torch.float64)
+    root = torch.linspace(0.0, 1.0, coarse_k + 1, dtype=torch.float64)
+    candidates = grid_loss(max_k_px * root**2, focus).flatten().topk(3, largest=False).indices
+    best_loss, k0, d0 = math.inf, 0.0, 0.5
+    for index in candidates.tolist():  # the three best coarse candidates, refined
+        f0, u0 = float(focus[index % focus.numel()]), float(root[index // focus.numel()])
+        near_f = torch.linspace(max(0.0, f0 - 1 / coarse_f), min(1.0, f0 + 1 / coarse_f), 5, dtype=torch.float64)
+        near_u = torch.linspace(max(0.0, u0 - 1 / coarse_k), min(1.0, u0 + 1 / coarse_k), 5, dtype=torch.float64)
+        loss = grid_loss(max_k_px * near_u**2, near_f)
+        best = int(loss.argmin())
+        if float(loss.view(-1)[best]) < best_loss:
+            best_loss = float(loss.view(-1)[best])
+            k0, d0 = max_k_px * float(near_u[best // near_f.numel()]) ** 2, float(near_f[best % near_f.numel()])
     confirmed = area = weight = 0.0
     for scale, d, n, radii, cost in kept:
         fitted = k0 * (d - d0).abs()  # [B] full-resolution px
-        at_fit = _bin_cost(cost, radii, scale * fitted[None])[0]
-        at_zero = cost[:, 0]
-        confirms = (fitted >= BLURRED_RADIUS_PX) & (at_zero - at_fit >= CONFIRM_COST)
+        at_fit = _bin_cost(cost, radii, scale * fitted[None], cost_cap, beyond_cost)[0]
+        confirms = (fitted >= BLURRED_RADIUS_PX) & (cost[:, 0] - at_fit >= confirm_cost)
         size = n / scale**2  # patches cover (P / s)^2 full-resolution px each
         confirmed += float(size[confirms].sum())
         area += float(size.sum())
         weight += float(n.sqrt().sum())
     share = confirmed / max(area, 1e-12)
-    residual = float(loss.view(-1)[best]) / max(weight, 1e-12)
+    residual = best_loss / max(weight, 1e-12)
     return PhotoDefocus(k0, d0, residual, weight, reliable=share >= MIN_BLURRED_SHARE, blurred_share=share)

@@ -58,7 +58,8 @@ def estimate_photo_defocus(
         linear: [1,3,H,W] photo, linear light.
         disparity: [1,1,H,W] in [0, 1].
         source: "spectral" (and "auto") scores every blur radius per depth bin from the spectra of flat
-            patches at two scales and fits (K0, d0) to all the scores jointly (`restore.photo_blur`); "edges"
+            patches and fits (K0, d0) to all the scores jointly, reliable only where a ring-free fit from
+            band energies against a reblurred reference agrees (`restore.photo_blur`); "edges"
             fits the per-pixel edge-blur estimator of `refocus_cli.depth.defocus` (kept for comparison).
 
     Returns:
