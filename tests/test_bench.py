@@ -121,7 +121,7 @@ def test_out_file_holds_the_same_document(quick_run: tuple[dict[str, Any], str, 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--sections", "speed,colour"], "--sections must name some of speed, fidelity"),
+        (["--sections", "speed,colour"], "--sections must name some of speed, fidelity, real"),
         (["--device", "tpu"], "--device must be auto, cpu or cuda"),
         (["--seed", "-1"], "--seed must be 0 or more"),
         (["--model", "no-such-folder"], "not a checkpoint folder"),
