@@ -91,11 +91,11 @@ def test_blur_fit_recovers_k_of_a_synthetic_stack() -> None:
     from refocus_cli.bench.fusion import synthetic_stack, true_alignment
 
     k_px = 12.0
-    stack = synthetic_stack(seed=3, index=0, size_hw=(64, 96), blur_k_px=k_px, samples=32)
+    stack = synthetic_stack(seed=3, index=0, size_hw=(48, 64), blur_k_px=k_px, samples=24)
     frames, _ = true_alignment(stack)
     a = fit_frame(stack.disparity, stack.focus_disparities)
     assert a in (0, len(frames) - 1)
-    fitted, tried = fit_blur_k(stack.all_in_focus, stack.disparity, frames[a], stack.focus_disparities[a], 96)
+    fitted, tried = fit_blur_k(stack.all_in_focus, stack.disparity, frames[a], stack.focus_disparities[a], 64)
     assert fitted == pytest.approx(k_px, rel=0.1), tried
     assert tried[fitted] == max(tried.values())
 
@@ -148,7 +148,7 @@ def test_cli_names_the_real_section_and_its_data_option(tmp_path: Path) -> None:
     not find_stacks(DEFAULT_DATA_DIR), reason=f"no real focal stacks under {DEFAULT_DATA_DIR} (CI has no shared data)"
 )
 def test_real_stack_tiny_run_scores_every_row() -> None:
-    section = RealSection(RealPlan(side_px=160, fit_side_px=160, max_stacks=1, pairs="ends"), DEFAULT_DATA_DIR, [])
+    section = RealSection(RealPlan(side_px=128, fit_side_px=128, max_stacks=1, pairs="ends"), DEFAULT_DATA_DIR, [])
     (files,) = section.stacks()
     result = section.stack_step(files)
     rows = {(row.name, row.case.rsplit(": ", 1)[1], row.metric): row for row in result.rows}

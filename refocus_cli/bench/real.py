@@ -186,15 +186,16 @@ def score_stack(
 
 def rows_for(case: str, mean: dict[tuple[str, str, str], float], note: str) -> list[BenchRow]:
     """BenchRows of one scope (a stack, or the mean of stacks): every row but the input, per region and metric,
-    beside its baseline (`BASELINE_OF`); `mean[(row, region, metric)]`."""
+    beside its baseline (`BASELINE_OF`); `mean[(row, region, metric)]`. A figure that is not finite (a region
+    with no pixels in any pair) makes no row: the notes give each region's share."""
     rows = []
     for region in REGIONS:
         for row in ROWS[1:]:
             for metric in METRICS:
-                value = mean.get((row, region, metric))
-                if value is None:
-                    continue
-                baseline = BASELINE_OF[row]
+                value, baseline = mean.get((row, region, metric), math.nan), BASELINE_OF[row]
+                baseline_value = mean.get((baseline, region, metric), math.nan)
+                if not (math.isfinite(value) and math.isfinite(baseline_value)):
+                    continue  # no pixels in the region, or no such row
                 rows.append(
                     BenchRow(
                         row,
@@ -202,7 +203,7 @@ def rows_for(case: str, mean: dict[tuple[str, str, str], float], note: str) -> l
                         metric,
                         value,
                         baseline,
-                        mean.get((baseline, region, metric)),
+                        baseline_value,
                         "dB" if metric == "PSNR" else "",
                         "higher",
                         note,
