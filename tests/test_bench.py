@@ -111,7 +111,7 @@ def test_the_shipped_learned_engine_has_rows_beside_the_physics_engine(
 ) -> None:
     document, _, _ = quick_run
     assert NO_CHECKPOINT_NOTE not in document["notes"]
-    for section in SECTIONS:
+    for section in ("speed", "fidelity"):  # the real section has no stacks here
         learned = {(r["case"], r["metric"]) for r in rows_of(document, section) if r["name"] == "learned"}
         physics = {(r["case"], r["metric"]) for r in rows_of(document, section) if r["name"] == "physics"}
         assert learned and learned == physics, section
