@@ -12,7 +12,7 @@ _refocus() {
         --device) return;;
         --seed) return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--quick --sections --device --seed --model --json --out --overwrite --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--quick --sections --device --seed --model --data --json --out --overwrite --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     bokeh-video)
         case "$prev" in

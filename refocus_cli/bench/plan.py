@@ -4,6 +4,9 @@ CI-sized `--quick` one. Plain data; the sections read it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+PairSet = Literal["ends", "ends+middle"]
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,27 @@ class FidelityPlan:
 
 
 @dataclass(frozen=True)
+class RealPlan:
+    """Real captured focal stacks refocused frame to frame (`bench/real.py`).
+
+    Attributes:
+        side_px: the working size: frames are resized so their long side is this before fusion and scoring.
+        fit_side_px: K is fitted on copies at most this long.
+        max_stacks: the first this many stacks (by name) are measured; None = all.
+        pairs: "ends" (first -> last, last -> first) or "ends+middle" (also middle -> first, middle -> last).
+    """
+
+    side_px: int
+    fit_side_px: int
+    max_stacks: int | None
+    pairs: PairSet
+
+
+@dataclass(frozen=True)
 class BenchPlan:
     speed: SpeedPlan
     fidelity: FidelityPlan
+    real: RealPlan
 
 
 FULL_PLAN = BenchPlan(
@@ -91,6 +112,7 @@ FULL_PLAN = BenchPlan(
         flicker_size_wh=(160, 120),
         flicker_frames=40,
     ),
+    real=RealPlan(side_px=1024, fit_side_px=512, max_stacks=None, pairs="ends+middle"),
 )
 
 QUICK_PLAN = BenchPlan(
@@ -117,6 +139,7 @@ QUICK_PLAN = BenchPlan(
         flicker_size_wh=(160, 120),
         flicker_frames=24,
     ),
+    real=RealPlan(side_px=384, fit_side_px=384, max_stacks=1, pairs="ends"),
 )
 
 

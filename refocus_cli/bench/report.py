@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from refocus_cli.errors import SettingsError
 
-SECTIONS = ("speed", "fidelity")
+SECTIONS = ("speed", "fidelity", "real")
 """The report's sections, in the order they run and print."""
 
 Better = Literal["higher", "lower"]
@@ -25,6 +25,8 @@ class BenchRequest:
         sections: which of `SECTIONS` to run, in any order.
         seed: seeds every procedural scene, clip and aperture sampling.
         model: a learned engine's checkpoint folder; None looks under `models/`.
+        data: the folder of real focal stacks for the `real` section; None = `../shared/data` beside the
+            repository (the section is skipped, with a note, when it holds none).
     """
 
     quick: bool = False
@@ -32,6 +34,7 @@ class BenchRequest:
     sections: tuple[str, ...] = SECTIONS
     seed: int = 0
     model: str | None = None
+    data: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.sections if name not in SECTIONS]
@@ -151,7 +154,7 @@ class StepResult:
 
 @dataclass(frozen=True)
 class BenchSection:
-    """One section of the report ("speed" or "fidelity"): its rows, notes and wall time."""
+    """One section of the report ("speed", "fidelity" or "real"): its rows, notes and wall time."""
 
     name: str
     rows: tuple[BenchRow, ...]

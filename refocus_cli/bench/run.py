@@ -33,6 +33,8 @@ def bench_steps(request: BenchRequest, plan: BenchPlan, engines: list[BenchEngin
     from refocus_cli.bench.fidelity import fidelity_step
     from refocus_cli.bench.flicker import flicker_step
     from refocus_cli.bench.fusion import fusion_step
+    from refocus_cli.bench.real import RealSection
+    from refocus_cli.bench.real_stacks import DEFAULT_DATA_DIR
     from refocus_cli.bench.restore_gain import restore_step
     from refocus_cli.bench.speed import speed_case_step
     from refocus_cli.bench.video_speed import video_speed_step
@@ -56,6 +58,15 @@ def bench_steps(request: BenchRequest, plan: BenchPlan, engines: list[BenchEngin
             steps.append(BenchStep("fidelity", f"restore, K {k:g}", partial(restore_step, f, k, seed)))
         steps.append(BenchStep("fidelity", "focus stacking", partial(fusion_step, f, seed)))
         steps.append(BenchStep("fidelity", "video flicker", partial(flicker_step, f, device, seed)))
+    if "real" in request.sections:
+        real = RealSection(plan.real, Path(request.data) if request.data else DEFAULT_DATA_DIR, engines)
+        stacks = real.stacks()
+        for files in stacks:
+            steps.append(BenchStep("real", f"real {files.name}", partial(real.stack_step, files)))
+        if stacks:
+            steps.append(BenchStep("real", "real photos: mean", real.mean_step))
+        else:
+            steps.append(BenchStep("real", "real photos", lambda: StepResult(notes=(real.skip_note(),))))
     return steps
 
 

@@ -1,4 +1,5 @@
-"""`refocus bench`: speed and fidelity of the engines beside their baselines, as tables or as JSON."""
+"""`refocus bench`: speed, fidelity and real-photo refocusing of the engines beside their baselines, as tables or
+as JSON."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ def bench_command(
         ),
     ] = False,
     sections: Annotated[
-        str, typer.Option(help="Comma-separated sections to run: speed, fidelity.", rich_help_panel=RUN)
-    ] = "speed,fidelity",
+        str, typer.Option(help="Comma-separated sections to run: speed, fidelity, real.", rich_help_panel=RUN)
+    ] = "speed,fidelity,real",
     device: Annotated[
         str, typer.Option(help="auto, cpu or cuda (auto = CUDA when present).", rich_help_panel=RUN)
     ] = "auto",
@@ -35,6 +36,16 @@ def bench_command(
         typer.Option(
             help="A learned engine's checkpoint to compare: a folder or a registered name (default: the first one "
             "under models/).",
+            rich_help_panel=RUN,
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Real focal stacks for the real section: a folder of stack folders, or one stack folder "
+            "(default: ../shared/data beside the repository; the section is skipped without it).",
+            exists=True,
+            file_okay=False,
             rich_help_panel=RUN,
         ),
     ] = None,
@@ -49,8 +60,9 @@ def bench_command(
         bool, typer.Option("--quiet", "-q", help="No progress on stderr.", rich_help_panel=OUTPUT)
     ] = False,
 ) -> None:
-    """Measure speed (median time, megapixels per second, peak memory; video fps) and fidelity (PSNR/SSIM against
-    the exact reference, restore gain, fused-stack PSNR, video flicker), each beside its baseline."""
+    """Measure speed (median time, megapixels per second, peak memory; video fps), fidelity (PSNR/SSIM against
+    the exact reference, restore gain, fused-stack PSNR, video flicker) and refocusing on real focal stacks (PSNR/SSIM
+    against the real frame), each beside its baseline."""
     if out is not None:  # before the run, not after it; never onto the checkpoint it reads
         check_run_paths(model_reads(model) + RunPaths(writes=(out,)), overwrite=overwrite)
     from refocus_cli.bench.report import BenchRequest, parse_sections
@@ -58,7 +70,12 @@ def bench_command(
     from refocus_cli.io.atomic import atomic_output
 
     request = BenchRequest(
-        quick=quick, device=device, sections=parse_sections(sections), seed=seed, model=str(model) if model else None
+        quick=quick,
+        device=device,
+        sections=parse_sections(sections),
+        seed=seed,
+        model=str(model) if model else None,
+        data=str(data) if data else None,
     )
     with _step_progress(not (json_output or quiet)) as progress:
         report = run_bench(request, progress)
