@@ -325,3 +325,24 @@ def test_folder_inputs_are_its_images_sorted_not_recursive(tmp_path: Path) -> No
     assert [p.name for p in found] == ["a.heic", "b.JPG", "c.tiff"]  # each file once
     name = output_path_for(found[0], output=None, out_dir=None, suffix="_r", extension=None).name
     assert name == "a_r.jpg"  # HEIC is read, not written: JPEG unless --format says otherwise
+
+
+def test_restore_auto_on_a_sharp_photo_leaves_it_and_says_why(tmp_path: Path) -> None:
+    """`--restore auto` on a photo with no blur of its own: nothing is deconvolved, --json says so and why, and
+    the output is the one restore off gives (the full CoC is rendered)."""
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)).save(tmp_path / "sharp.png")
+    depth = np.zeros((96, 128), np.uint8)
+    depth[:, 64:] = 255
+    Image.fromarray(depth).save(tmp_path / "depth.png")
+    common = ["image", str(tmp_path / "sharp.png"), "--depth", str(tmp_path / "depth.png"), "--blur", "8", "--json"]
+    result = runner.invoke(app, [*common, "--restore", "auto", "-o", str(tmp_path / "auto.png")])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)["restore"]
+    assert record["mode"] == "auto" and record["restored"] is False
+    assert record["why_not"] and "fit_reliable" in record
+    result = runner.invoke(app, [*common, "--restore", "off", "-o", str(tmp_path / "off.png")])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["restore"] is None
+    auto, off = (np.asarray(Image.open(tmp_path / f"{name}.png")) for name in ("auto", "off"))
+    assert np.array_equal(auto, off)
