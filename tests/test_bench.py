@@ -102,8 +102,9 @@ def test_quick_fidelity_orderings(quick_run: tuple[dict[str, Any], str, Path]) -
     assert flicker["value"] * 2 < flicker["baseline_value"], flicker
     (stack,) = [r for r in rows if r["name"] == "focus stacking"]
     assert stack["baseline"] == "max-of-Laplacian" and stack["value"] > 30
-    restore = [r for r in rows if r["name"] == "restore"]
-    assert restore and all(r["baseline"] == "no restore" for r in restore)
+    restore = [r for r in rows if r["name"] in ("restore", "restore, true blur")]
+    assert {r["name"] for r in restore} == {"restore", "restore, true blur"}
+    assert len(restore) == 4 and all(r["baseline"] == "no restore" for r in restore)
 
 
 def test_the_shipped_learned_engine_has_rows_beside_the_physics_engine(
