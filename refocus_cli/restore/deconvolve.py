@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from refocus_cli.aperture import aperture_kernel, kernel_radius_px
 from refocus_cli.errors import SettingsError
+from refocus_cli.restore.hqs import fast_length
 
 
 @dataclass(frozen=True)
@@ -52,23 +53,6 @@ class DeconvolveSettings:
             raise SettingsError(f"restore prior weight must be positive, got {self.prior_weight}")
         if not self.radius_step_px > 0:
             raise SettingsError(f"restore radius step must be positive, got {self.radius_step_px}")
-
-
-def _fast_length(n: int) -> int:
-    """Smallest m >= n with no prime factor above 5 (FFTs of such lengths are fast).
-
-    >>> _fast_length(109)
-    120
-    """
-    m = n
-    while True:
-        rest = m
-        for p in (2, 3, 5):
-            while rest % p == 0:
-                rest //= p
-        if rest == 1:
-            return m
-        m += 1
 
 
 def _periodic_extension(image: torch.Tensor, pad_px: int) -> torch.Tensor:
@@ -224,7 +208,7 @@ def masked_deconvolve(
     """
     h, w = image.shape[-2:]
     pad = kernel_radius_px(radius_px) + 2
-    extra_h, extra_w = _fast_length(h + 2 * pad) - h - 2 * pad, _fast_length(w + 2 * pad) - w - 2 * pad
+    extra_h, extra_w = fast_length(h + 2 * pad) - h - 2 * pad, fast_length(w + 2 * pad) - w - 2 * pad
     y = F.pad(image, (pad, pad + extra_w, pad, pad + extra_h), mode="replicate")
     mask = F.pad(data_mask, (pad, pad + extra_w, pad, pad + extra_h))
     size = (y.shape[-2], y.shape[-1])
