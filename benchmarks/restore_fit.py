@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import time
 from pathlib import Path
@@ -27,23 +26,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from refocus_cli.io.images import jpeg_round_trip
 from refocus_cli.restore import estimate_photo_defocus, needs_restore
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def jpeg(linear: torch.Tensor, quality: int = 90) -> torch.Tensor:
-    """[1,3,H,W] linear -> the same after an sRGB JPEG round trip at `quality`."""
-    import numpy as np
-    from PIL import Image
-
-    from refocus_cli.colour import linear_to_srgb, srgb_to_linear
-
-    codes = (linear_to_srgb(linear.clamp(0, 1))[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(codes).save(buffer, format="JPEG", quality=quality)
-    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue()))).astype(np.float32) / 255
-    return srgb_to_linear(torch.from_numpy(decoded).permute(2, 0, 1)[None])
 
 
 def synthetic(args: argparse.Namespace) -> None:
@@ -72,7 +58,7 @@ def synthetic(args: argparse.Namespace) -> None:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     torch.save({"photo": photo}, path)
             disparity = scene.disparity_map()
-            for kind, image in (("exact", photo), ("jpeg90", jpeg(photo))):
+            for kind, image in (("exact", photo), ("jpeg90", jpeg_round_trip(photo))):
                 start = time.perf_counter()
                 fit = estimate_photo_defocus(image, disparity)
                 seconds.append(time.perf_counter() - start)

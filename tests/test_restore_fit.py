@@ -3,14 +3,13 @@ and the EXIF lens check."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from refocus_cli.io.images import jpeg_round_trip
 from refocus_cli.render.reference import render_reference
 from refocus_cli.render.scenes import Layer, LayeredScene
 from refocus_cli.restore import (
@@ -53,19 +52,6 @@ def test_fit_recovers_k_and_the_focus_layer(blur_k_px: float, focus_layer: int) 
     assert fit.reliable and needs_restore(fit, disparity)
 
 
-def _jpeg(linear: torch.Tensor, quality: int = 90) -> torch.Tensor:
-    """[1,3,H,W] linear -> the same after an sRGB JPEG round trip."""
-    from PIL import Image
-
-    from refocus_cli.colour import linear_to_srgb, srgb_to_linear
-
-    codes = (linear_to_srgb(linear.clamp(0, 1))[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(codes).save(buffer, format="JPEG", quality=quality)
-    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue()))).astype(np.float32) / 255
-    return srgb_to_linear(torch.from_numpy(decoded).permute(2, 0, 1)[None])
-
-
 def _right_or_unreliable(fit: PhotoDefocus, k: float, focus: float) -> bool:
     """A fit is acceptable when it is right (K0 within 30 %, d0 within 0.1) or says it is unreliable."""
     right = abs(fit.k0_px / k - 1) <= 0.3 and abs(fit.focus_disparity - focus) <= 0.1
@@ -78,7 +64,7 @@ def test_a_jpeg_photo_gets_a_right_fit_or_an_unreliable_one(blur_k_px: float, fo
     focus = scene.layers[focus_layer].disparity
     disparity = scene.disparity_map()
     photo = render_reference(scene, focus, blur_k_px, samples=300, generator=torch.Generator().manual_seed(0))
-    fit = estimate_photo_defocus(_jpeg(photo), disparity)
+    fit = estimate_photo_defocus(jpeg_round_trip(photo), disparity)
     assert _right_or_unreliable(fit, blur_k_px, focus)
     assert fit.reliable or not needs_restore(fit, disparity)
 

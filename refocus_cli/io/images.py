@@ -310,3 +310,18 @@ def _rgb_icc_profile(profile: object) -> bytes | None:
     if isinstance(profile, bytes) and len(profile) >= 128 and profile[16:20] == b"RGB ":
         return profile
     return None
+
+
+def jpeg_round_trip(linear: torch.Tensor, quality: int = 90) -> torch.Tensor:
+    """[1,3,H,W] linear light -> the same after 8-bit sRGB JPEG encoding at `quality` and decoding, as a photo
+    that went through a camera's JPEG would be (for tests and benchmarks of real-photo robustness).
+
+    >>> jpeg_round_trip(torch.full((1, 3, 8, 8), 0.25)).shape
+    torch.Size([1, 3, 8, 8])
+    """
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(encode_srgb(linear.clamp(0, 1), 8)).save(buffer, format="JPEG", quality=quality)
+    with Image.open(io.BytesIO(buffer.getvalue())) as decoded:
+        return pixels_to_linear(np.asarray(decoded.convert("RGB")), 8)
