@@ -150,11 +150,13 @@ def test_gradients_flow_through_the_renderer() -> None:
 
 
 def test_plane_radii_cover_the_range_with_bounded_gaps() -> None:
-    radii = plane_radii(-20.0, 7.0, LayeredSettings())
+    settings = LayeredSettings()
+    step, ratio = settings.plane_step_px, settings.plane_step_ratio
+    radii = plane_radii(-20.0, 7.0, settings)
     assert radii[0] == pytest.approx(7.0) and radii[-1] == pytest.approx(-20.0) and 0.0 in radii
     gaps = [a - b for a, b in itertools.pairwise(radii)]
-    assert all(0 < gap <= max(1.0, 0.1 * abs(b)) + 1e-9 for gap, b in zip(gaps, radii[1:], strict=False))
-    assert all(gap <= 0.5 + 1e-9 for gap, b in zip(gaps, radii[1:], strict=False) if abs(b) <= 2)
+    assert all(0 < gap <= max(2 * step, ratio * abs(b)) + 1e-9 for gap, b in zip(gaps, radii[1:], strict=False))
+    assert all(gap <= step + 1e-9 for gap, b in zip(gaps, radii[1:], strict=False) if abs(b) <= 4 * step)
 
 
 def test_blur_layer_is_a_convolution_not_a_correlation() -> None:

@@ -81,25 +81,34 @@ def pool_planes(image: torch.Tensor, plane: torch.Tensor, members: list[int], sc
     cell_rows = torch.arange(h, device=image.device) // scale
     cell_cols = torch.arange(w, device=image.device) // scale
     cell = (cell_rows[:, None] * (w // scale) + cell_cols[None, :]).view(1, 1, h, w)
-    batch = torch.arange(n, device=image.device).view(n, 1, 1, 1)
-    sorted_members = torch.tensor(members, device=image.device)
-    # Slot of each pixel's plane among the members, or len(members) (a dump slot) for other planes.
-    slot = torch.searchsorted(sorted_members, plane)
-    is_member = sorted_members[slot.clamp(max=len(members) - 1)] == plane
-    slot = torch.where(is_member, slot, torch.full_like(slot, len(members)))
+    cell = cell + torch.arange(n, device=image.device).view(n, 1, 1, 1) * (cells * (len(members) + 1))
     slots = len(members) + 1
-    key = ((batch * slots + slot) * cells + cell).flatten()
+    # Look-up tables over plane numbers: each plane's slot among the members (len(members), a dump slot, for
+    # other planes), and how many members lie at or before it (the bucket whose cumulative count is "nearer").
+    count = max(members[-1], int(plane.max())) + 1
+    slot_of = torch.full((count,), len(members), dtype=torch.long, device=image.device)
+    slot_of[members] = torch.arange(len(members), device=image.device)
+    bucket_of = torch.zeros(count, dtype=torch.long, device=image.device)
+    bucket_of[members] = 1
+    bucket_of = bucket_of.cumsum(0)
+    key = (lut_gather(slot_of, plane) * cells + cell).flatten()
     size = n * slots * cells
     if image.requires_grad:
         values = torch.cat((image, torch.ones_like(image[:, :1])), dim=1).permute(0, 2, 3, 1).reshape(-1, 4)
         sums = values.new_zeros(size, 4).index_add(0, key, values).view(n, slots, cells, 4).permute(0, 1, 3, 2)
     else:  # bincount is several times faster than index_add on the CPU, but has no gradient
-        channels = [torch.bincount(key, weights=image[:, c].flatten(), minlength=size) for c in range(3)]
+        channels = [
+            torch.bincount(key, weights=image[:, c].flatten(), minlength=size).to(image.dtype) for c in range(3)
+        ]
         channels.append(torch.bincount(key, minlength=size).to(image.dtype))
-        sums = torch.stack(channels, dim=1).view(n, slots, cells, 4).permute(0, 1, 3, 2).to(image.dtype)
+        sums = torch.stack(channels, dim=1).view(n, slots, cells, 4).permute(0, 1, 3, 2)
     content = sums[:, :-1].reshape(n, len(members), 4, h // scale, w // scale) / scale**2
     # Coverage nearer than member k: the pixels whose plane is below it, i.e. at most k members at or below.
-    bucket = torch.searchsorted(sorted_members, plane, right=True)
-    counts = torch.bincount(((batch * slots + bucket) * cells + cell).flatten(), minlength=size)
+    counts = torch.bincount((lut_gather(bucket_of, plane) * cells + cell).flatten(), minlength=size)
     nearer = counts.view(n, slots, cells).cumsum(dim=1)[:, :-1].to(image.dtype) / scale**2
     return PooledPlanes(members, content, nearer.view(n, len(members), 1, h // scale, w // scale).clamp(0, 1))
+
+
+def lut_gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """table[index] for an integer tensor `index` of any shape (a look-up, cheaper than a search)."""
+    return table[index]

@@ -26,8 +26,8 @@ class LayeredSettings:
         max_scale: largest resolution reduction f.
     """
 
-    plane_step_px: float = 0.5
-    plane_step_ratio: float = 0.1
+    plane_step_px: float = 0.75
+    plane_step_ratio: float = 0.15
     reduced_radius_px: float = 2.0
     fill_hidden: bool = True
     max_scale: int = 16
@@ -58,7 +58,7 @@ def plane_radii(coc_min_px: float, coc_max_px: float, settings: LayeredSettings)
     """Signed radii of the planes covering [coc_min, coc_max], nearest (largest) first, 0 included.
 
     >>> [round(r, 2) for r in plane_radii(-2.0, 3.0, LayeredSettings())]
-    [3.0, 2.4, 1.92, 1.44, 0.96, 0.48, 0.0, -0.5, -1.0, -1.5, -2.0]
+    [3.0, 2.25, 1.5, 0.75, 0.0, -0.67, -1.33, -2.0]
     """
 
     def side(limit: float) -> list[float]:
