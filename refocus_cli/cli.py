@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from refocus_cli import __version__
-from refocus_cli.commands import debug_enabled, echo_error, item_error
+from refocus_cli.commands import debug_enabled, echo_error, item_error, light_rich
 from refocus_cli.commands.bench import bench_command
 from refocus_cli.commands.generate import generate_command
 from refocus_cli.commands.image import image_command
@@ -27,6 +27,8 @@ from refocus_cli.commands.stack import stack_command
 from refocus_cli.commands.train import train_command
 from refocus_cli.commands.video import video_command
 from refocus_cli.errors import RefocusError
+
+light_rich.install()  # help pages and usage errors without rich.markdown and pygments
 
 
 class RefocusGroup(TyperGroup):
