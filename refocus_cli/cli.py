@@ -1,40 +1,57 @@
 """The `refocus` command: registers the subcommands and turns a RefocusError into one line and an exit code.
 
 Heavy libraries (torch, av, diffusers) are imported inside the commands, never here: `refocus --help` and
-shell completion (which runs the program on every TAB) stay fast.
+shell completion (which runs the program on every TAB) stay fast. Each command's own module is imported only when
+that command is asked for (to run, complete or show its help; `refocus --help` lists them all).
 
-A new subcommand is a module in `refocus_cli/commands/` and two lines here: its import and its registration.
+A new subcommand is a module in `refocus_cli/commands/` and its line in COMMANDS here.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
-from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from refocus_cli import __version__
-from refocus_cli.commands import debug_enabled, echo_error, item_error
-from refocus_cli.commands.bench import bench_command
-from refocus_cli.commands.generate import generate_command
-from refocus_cli.commands.image import image_command
-from refocus_cli.commands.models import models_app
-from refocus_cli.commands.simulate import simulate_command
-from refocus_cli.commands.stack import stack_command
-from refocus_cli.commands.train import train_command
-from refocus_cli.commands.video import video_command
+from refocus_cli.commands import debug_enabled, echo_error, item_error, light_rich
+from refocus_cli.commands.lazy import LazyCommands, Subcommand
+from refocus_cli.commands.light_params import LightGroup
 from refocus_cli.errors import RefocusError
 
+light_rich.install()  # help pages and usage errors without rich.markdown and pygments
 
-class RefocusGroup(TyperGroup):
+COMMANDS = {  # in the order `refocus --help` lists them
+    "image": Subcommand("image", "image_command"),
+    "stack": Subcommand("stack", "stack_command"),
+    "video": Subcommand("video", "video_command"),
+    "bokeh-video": Subcommand("video", "video_command"),
+    "simulate": Subcommand("simulate", "simulate_command"),
+    "train": Subcommand("train", "train_command"),
+    "bench": Subcommand("bench", "bench_command", no_args_is_help=False),
+    "generate": Subcommand("generate", "generate_command"),
+    "models": Subcommand("models", "models_app", no_args_is_help=False),
+}
+RICH_MARKUP: Final = "rich"
+
+
+class RefocusGroup(LightGroup):
     """The one place a RefocusError becomes `refocus: error: <message>` on stderr and its exit code; any other
     exception (a bug, an OS failure no check foresaw) becomes one line too, with exit code 1.
 
-    With `REFOCUS_DEBUG=1` the error goes on, with its traceback.
+    With `REFOCUS_DEBUG=1` the error goes on, with its traceback. Subcommands are built from COMMANDS on first
+    use, so that running one imports only its own module.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = LazyCommands(COMMANDS, self.commands, RICH_MARKUP)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # the names only (TyperGroup's own would build every command)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -59,18 +76,9 @@ app = typer.Typer(
     help="Refocus photos after capture: any focus point, any amount of lens blur, real optics.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=RICH_MARKUP,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command("image", no_args_is_help=True)(image_command)
-app.command("stack", no_args_is_help=True)(stack_command)
-app.command("video", no_args_is_help=True)(video_command)
-app.command("bokeh-video", no_args_is_help=True)(video_command)
-app.command("simulate", no_args_is_help=True)(simulate_command)
-app.command("train", no_args_is_help=True)(train_command)
-app.command("bench")(bench_command)
-app.add_typer(models_app, name="models")
-app.command("generate", no_args_is_help=True)(generate_command)
 
 
 def _version(value: bool) -> None:

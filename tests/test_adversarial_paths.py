@@ -22,6 +22,8 @@ from adversarial import (
     write_photo,
 )
 
+from refocus_cli.cli import COMMANDS
+
 LONG = "n" * 300
 
 
@@ -203,19 +205,49 @@ LIGHT_REFUSALS = [
 ]
 
 
+HEAVY = ("torch", "cv2", "av", "diffusers", "transformers")
+"""What takes seconds to import: never before the first pixel."""
+NOT_NEEDED = ("pydantic", "rich.markdown", "pygments")
+"""Typer's value conversion and markdown help: needed neither to refuse a run nor to show help."""
+COMMAND_MODULES = {command.module for command in COMMANDS.values()}
+
+
+def _probe(args: list[str]) -> str:
+    """Python that runs `refocus *args` and prints its exit code, the heavy or unneeded modules it imported and
+    the command modules other than the one asked for."""
+    return (
+        "import sys\n"
+        "from refocus_cli.cli import COMMANDS, main\n"
+        f"sys.argv = ['refocus', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
+        f"heavy = sorted(m for m in {HEAVY + NOT_NEEDED!r} if m in sys.modules)\n"
+        "mine = {COMMANDS[a].module for a in sys.argv[1:2] if a in COMMANDS}\n"
+        "others = sorted({f'refocus_cli.commands.{c.module}' for c in COMMANDS.values() if c.module not in mine}"
+        " & set(sys.modules))\n"
+        "print('EXIT', code, 'HEAVY', ','.join(heavy), 'OTHERS', ','.join(others))\n"
+    )
+
+
 @pytest.mark.parametrize("args", LIGHT_REFUSALS)
 def test_refusals_come_before_any_heavy_import(workspace: Path, args: str) -> None:
-    """Every check that needs no pixels runs before torch, OpenCV, PyAV or diffusers load (they take seconds)."""
-    probe = (
-        "import sys\n"
-        "from refocus_cli.cli import main\n"
-        f"sys.argv = ['refocus', *{args.split()!r}]\n"
-        "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
-        "heavy = sorted(m for m in ('torch', 'cv2', 'av', 'diffusers', 'transformers') if m in sys.modules)\n"
-        "print('EXIT', code, 'HEAVY', ','.join(heavy))\n"
-    )
+    """Every check that needs no pixels runs before torch, OpenCV, PyAV or diffusers load (they take seconds), and
+    before anything else a refusal does not need (pydantic, the other commands' modules)."""
     result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=workspace, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", _probe(args.split())], cwd=workspace, capture_output=True, text=True, timeout=120
     )
-    assert result.stdout.strip() == "EXIT 1 HEAVY", (result.stdout, result.stderr)
+    assert result.stdout.strip() == "EXIT 1 HEAVY  OTHERS", (result.stdout, result.stderr)
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("refocus: error: "), result.stderr
+
+
+HELP = ["--help", "--version", "models fetch --help", *(f"{name} --help" for name in COMMANDS)]
+
+
+@pytest.mark.parametrize("args", HELP)
+def test_help_comes_without_any_heavy_import(tmp_path: Path, args: str) -> None:
+    """Help pages (and --version) as light as refusals: none of the heavy libraries, and of the commands only the
+    one asked about (`refocus --help` lists them all, so it imports them all)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _probe(args.split())], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    others = "" if args != "--help" else ",".join(sorted({f"refocus_cli.commands.{m}" for m in COMMAND_MODULES}))
+    assert result.stdout.strip().splitlines()[-1] == f"EXIT 0 HEAVY  OTHERS {others}".rstrip(), result
