@@ -184,7 +184,6 @@ def motion_gated_average(
     >>> torch.equal(motion_gated_average(frame, frame, time_constant_frames=4.0, motion_threshold=0.08), frame)
     True
     """
-    import torch
 
     keep = math.exp(-1.0 / time_constant_frames) if time_constant_frames > 0 else 0.0  # 1 - a
     change = current - estimate
