@@ -4,8 +4,9 @@ render each frame and encode it.
     frames ──► depth per window ──► blend overlaps ──► stabilise ──► focus (track / keyframes, smoothed)
            ──► render (K per frame) ──► encode (timestamps, audio and subtitles kept)
 
-Memory holds a window of frames plus the overlap, and the few frames the focus smoothing looks ahead; never the
-whole clip. `refocus_video(VideoRequest)` is what `refocus video` and `refocus bokeh-video` run.
+The clip and its depth clip are decoded a few frames ahead, and the output encoded a few frames behind, on
+threads of their own (`io.frame_threads`), while the render works. Memory holds a window of frames plus the
+overlap, the few frames the focus smoothing looks ahead and those few queued frames; never the whole clip. `refocus_video(VideoRequest)` is what `refocus video` and `refocus bokeh-video` run.
 """
 
 from __future__ import annotations
