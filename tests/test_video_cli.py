@@ -281,6 +281,50 @@ def test_an_interrupted_run_leaves_no_output(clips: tuple[Path, Path], tmp_path:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_failing_decoder_or_encoder_stops_the_pipe_with_nothing_left(
+    clips: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader and writer threads pass their errors on: a decoding failure mid-clip (reader thread) and an
+    encoder failure (writer thread) each end the run with that error, no output, no temporary file, and no
+    thread left running."""
+    import threading
+
+    import av
+
+    import refocus_cli.io.video as video
+    from refocus_cli.errors import InputError, OutputError
+    from refocus_cli.io.video_writer import VideoWriter
+    from refocus_cli.video.pipeline import VideoRequest, refocus_video
+
+    clip, depth = clips
+    before = threading.active_count()
+    real_decode, real_write = video._decoded_frames, VideoWriter.write
+
+    def failing_decode(container, stream):  # type: ignore[no-untyped-def]
+        for n, frame in enumerate(real_decode(container, stream)):
+            if n == 6 and container.name == str(clip):
+                raise av.InvalidDataError(1094995529, "Invalid data found when processing input")
+            yield frame
+
+    def failing_write(self: VideoWriter, frame) -> None:  # type: ignore[no-untyped-def]
+        if frame.index == 4:
+            raise OutputError(self.out_path, "cannot encode (disk full)")
+        real_write(self, frame)
+
+    out = tmp_path / "out.mp4"
+    request = VideoRequest(clip, out, depth_video=depth, focus_point_xy=(35, 55))
+    monkeypatch.setattr(video, "_decoded_frames", failing_decode)
+    with pytest.raises(InputError, match="corrupt video"):
+        refocus_video(request)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(video, "_decoded_frames", real_decode)
+    monkeypatch.setattr(VideoWriter, "write", failing_write)
+    with pytest.raises(OutputError, match="disk full"):
+        refocus_video(request)
+    assert list(tmp_path.iterdir()) == []
+    assert threading.active_count() == before
+
+
 def test_video_restores_each_frame_and_bokeh_video_never(
     clips: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,14 +4,16 @@ render each frame and encode it.
     frames ──► depth per window ──► blend overlaps ──► stabilise ──► focus (track / keyframes, smoothed)
            ──► render (K per frame) ──► encode (timestamps, audio and subtitles kept)
 
-Memory holds a window of frames plus the overlap, and the few frames the focus smoothing looks ahead; never the
-whole clip. `refocus_video(VideoRequest)` is what `refocus video` and `refocus bokeh-video` run.
+The clip and its depth clip are decoded a few frames ahead, and the output encoded a few frames behind, on
+threads of their own (`io.frame_threads`), while the render works. Memory holds a window of frames plus the
+overlap, the few frames the focus smoothing looks ahead and those few queued frames; never the whole clip. `refocus_video(VideoRequest)` is what `refocus video` and `refocus bokeh-video` run.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +21,7 @@ import torch
 
 from refocus_cli.devices import resolve_device
 from refocus_cli.errors import InputError, SettingsError
+from refocus_cli.io.frame_threads import ReadAhead, WriteBehind
 from refocus_cli.io.video import Frame, VideoInfo, open_writer, probe_video, read_frames
 from refocus_cli.video.checks import check_video_settings
 
@@ -69,15 +72,22 @@ def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | 
         frames = render_frames(batch, request, device, info.bit_depth, restore)
         timings["render"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        for item, pixels in zip(batch, frames, strict=True):
-            writer.write(Frame(item.frame.index, item.frame.pts, item.frame.time_s, pixels))
-        timings["encode"] += time.perf_counter() - clock
+        for item, pixels in zip(batch, frames, strict=True):  # encoded behind, on the writer's thread
+            behind.write(Frame(item.frame.index, item.frame.pts, item.frame.time_s, pixels))
+        timings["encode"] += time.perf_counter() - clock  # the time the pipe waited for the encoder
         if progress is not None:
             progress(len(batch), info.frame_count)
         batch.clear()
 
-    with writer:
-        items = _with_depth(request, info, depth_info, plan, depth_of_window, focus)
+    with writer, ExitStack() as threads:  # leaving: the writer thread finishes (or drops), the readers stop
+        frames = threads.enter_context(ReadAhead(read_frames(request.input_path, fps=request.sequence_fps)))
+        depth_frames = (
+            threads.enter_context(ReadAhead(read_frames(depth_info.path, fps=float(info.fps))))
+            if depth_info is not None
+            else None
+        )
+        behind: WriteBehind[Frame] = threads.enter_context(WriteBehind(writer.write))
+        items = _with_depth(frames, depth_frames, info, plan, depth_of_window, focus, request.stabilise)
         for item in focus.smoothed(items):
             assert item.sample is not None
             track.append(item.sample)
@@ -93,6 +103,9 @@ def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | 
                 render_batch()
         if batch:
             render_batch()
+        clock = time.perf_counter()
+        behind.finish()
+        timings["encode"] += time.perf_counter() - clock
     return VideoResult(
         input_path=request.input_path,
         output_path=request.output_path,
@@ -163,21 +176,21 @@ def _keyed_points(request: VideoRequest, info: VideoInfo) -> np.ndarray | None:
 
 
 def _with_depth(
-    request: VideoRequest,
+    frames: Iterator[Frame],
+    depth_frames: Iterator[Frame] | None,
     info: VideoInfo,
-    depth_info: VideoInfo | None,
     plan: WindowPlan,
     depth_of_window: WindowDepth,
     focus: FocusFollower,
+    stabilise: bool,
 ) -> Iterator[FrameItem]:
-    """Frames in order with their depth: estimated per window, blended over the overlaps, stabilised."""
+    """Frames in order (from `frames`, with the depth clip's `depth_frames` beside them) with their depth:
+    estimated per window, blended over the overlaps, stabilised."""
     from refocus_cli.video.stabilise import DepthStabiliser
     from refocus_cli.video.windows import OverlapBlender, window_starts
 
-    frames = read_frames(request.input_path, fps=request.sequence_fps)
-    depth_frames = read_frames(depth_info.path, fps=float(info.fps)) if depth_info is not None else None
     blender = OverlapBlender(plan, info.frame_count)
-    stabiliser = DepthStabiliser() if request.stabilise else None
+    stabiliser = DepthStabiliser() if stabilise else None
     pending: dict[int, FrameItem] = {}
     read_until = 0
 

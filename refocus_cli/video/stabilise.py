@@ -22,6 +22,8 @@ import math
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from refocus_cli.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -90,56 +92,69 @@ def fit_scale_shift(
 
     if disparity.shape != reference.shape:
         raise ValueError(f"disparity {tuple(disparity.shape)} and reference {tuple(reference.shape)} differ")
-    x = disparity.detach().reshape(-1).to(torch.float64)
-    y = reference.detach().reshape(-1).to(device=x.device, dtype=torch.float64)
+    x = disparity.detach().reshape(-1)
+    y = reference.detach().reshape(-1).to(x.device)
     if mask is not None:
         keep = mask.reshape(-1).to(device=x.device, dtype=torch.bool)
         x, y = x[keep], y[keep]
     step = max(1, math.ceil(x.numel() / FIT_SAMPLES))
-    x, y = x[::step], y[::step]
-    if x.numel() < 2:
+    # Subsample first, then widen to float64 in NumPy: the same samples without a float64 copy of the whole
+    # frame, and a dozen passes over 64k numbers that gain nothing from (and on a busy machine lose much to)
+    # torch's threads.
+    xs = x[::step].cpu().numpy().astype(np.float64)
+    ys = y[::step].cpu().numpy().astype(np.float64)
+    if xs.size < 2:
         return 1.0, 0.0
-    fit = _weighted_fit(x, y, torch.ones_like(x))
+    fit = _weighted_fit(xs, ys, np.ones_like(xs))
     if fit is None:  # a flat frame, or one that does not rise with the reference: shift only
-        return 1.0, float((y - x).median())
+        return 1.0, _lower_median(ys - xs)
     sigma = 0.0
     for iteration in range(HUBER_ITERATIONS + TUKEY_ITERATIONS):
-        residual = y - (fit[0] * x + fit[1])
-        sigma = max(1.4826 * float(residual.abs().median()), sigma / SIGMA_STEP, MIN_SIGMA)
+        residual = ys - (fit[0] * xs + fit[1])
+        size = np.abs(residual)
+        sigma = max(1.4826 * _lower_median(size), sigma / SIGMA_STEP, MIN_SIGMA)
         if iteration < HUBER_ITERATIONS:
-            weights = (HUBER_K * sigma / residual.abs().clamp_min(1e-300)).clamp(max=1.0)
+            weights = np.minimum(HUBER_K * sigma / np.maximum(size, 1e-300), 1.0)
         else:
-            weights = (1.0 - (residual / (TUKEY_C * sigma)) ** 2).clamp_min(0.0) ** 2
-        refined = _weighted_fit(x, y, weights)
+            weights = np.maximum(1.0 - (residual / (TUKEY_C * sigma)) ** 2, 0.0) ** 2
+        refined = _weighted_fit(xs, ys, weights)
         if refined is None:
             break
         fit = refined
     return fit
 
 
-def _weighted_fit(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> tuple[float, float] | None:
+def _lower_median(values: np.ndarray) -> float:
+    """The lower of the two middle values for an even count, as `torch.median` takes it."""
+    middle = (values.size - 1) // 2
+    return float(np.partition(values, middle)[middle])
+
+
+def _weighted_fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> tuple[float, float] | None:
     """Weighted least squares y ~ s x + t; None where the weighted x is flat or s would not be positive."""
     total = float(weights.sum())
     if total <= 0:
         return None
-    mean_x = (weights * x).sum() / total
-    mean_y = (weights * y).sum() / total
-    variance = float((weights * (x - mean_x) ** 2).sum()) / total
+    mean_x = float((weights * x).sum()) / total
+    mean_y = float((weights * y).sum()) / total
+    dx = x - mean_x
+    variance = float((weights * dx**2).sum()) / total
     if variance <= MIN_VARIANCE:
         return None
-    scale = float((weights * (x - mean_x) * (y - mean_y)).sum()) / total / variance
+    scale = float((weights * dx * (y - mean_y)).sum()) / total / variance
     if scale <= 0:
         return None
-    return scale, float(mean_y) - scale * float(mean_x)
+    return scale, mean_y - scale * mean_x
 
 
 def noise_level(difference: torch.Tensor) -> float:
     """Robust standard deviation of a frame-to-estimate difference [1,1,H,W] (1.4826 x the median absolute
     deviation on at most FIT_SAMPLES pixels): what noise alone makes it, since moving things cover little of a
     frame."""
-    flat = difference.flatten()
-    flat = flat[:: max(1, flat.numel() // FIT_SAMPLES)].float()
-    return float(1.4826 * (flat - flat.median()).abs().median())
+    flat = difference.detach().flatten()
+    sample = flat[:: max(1, flat.numel() // FIT_SAMPLES)].cpu().numpy().astype(np.float32)
+    spread = np.float32(_lower_median(np.abs(sample - np.float32(_lower_median(sample)))))
+    return float(np.float32(1.4826) * spread)  # in float32, as it was computed on tensors
 
 
 def motion_gated_average(
@@ -169,13 +184,13 @@ def motion_gated_average(
     >>> torch.equal(motion_gated_average(frame, frame, time_constant_frames=4.0, motion_threshold=0.08), frame)
     True
     """
-    import torch
 
     keep = math.exp(-1.0 / time_constant_frames) if time_constant_frames > 0 else 0.0  # 1 - a
-    memory = keep * torch.exp(-(((current - estimate) / motion_threshold) ** 2))
+    change = current - estimate
+    memory = (change / motion_threshold).square_().neg_().exp_().mul_(keep)
     if gate_difference is not None:
-        memory = memory * torch.exp(-((gate_difference / local_threshold) ** 2))
-    return current + memory * (estimate - current)
+        memory.mul_((gate_difference / local_threshold).square_().neg_().exp_())
+    return memory.mul_(change.neg_()).add_(current)  # current + memory (estimate - current), in place
 
 
 class DepthStabiliser:

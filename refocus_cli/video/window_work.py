@@ -25,16 +25,16 @@ if TYPE_CHECKING:
 
 def frame_to_linear(frame: Frame) -> torch.Tensor:
     """[H,W,3] uint8/uint16 sRGB -> [1,3,H,W] float32 linear light (by table look-up)."""
-    from refocus_cli.io.images import pixels_to_linear
+    from refocus_cli.io.srgb_tables import codes_to_linear
 
-    return pixels_to_linear(frame.pixels, 8 if frame.pixels.dtype == np.uint8 else 16)
+    return codes_to_linear(frame.pixels)
 
 
 def linear_to_pixels(linear: torch.Tensor, bit_depth: int) -> np.ndarray:
     """[1,3,H,W] linear light -> [H,W,3] sRGB, uint8 for 8-bit clips, else uint16 over the full range."""
-    from refocus_cli.io.images import encode_srgb
+    from refocus_cli.io.srgb_tables import linear_to_codes
 
-    return encode_srgb(linear, 8 if bit_depth <= 8 else 16)
+    return linear_to_codes(linear, 8 if bit_depth <= 8 else 16)
 
 
 def grey_u8(frame: Frame) -> np.ndarray:
