@@ -119,8 +119,7 @@ def render_window(
     pooled = {f: pool_planes(image, plane, _pooled_members(plans, f), f) for f in _pooled_scales(plans)}
     blocks = BlockRanges.of(plane.float())
     gather_pad = max([block_halo(p) for p in plans if p.scale == 1], default=0)
-    padded_image = F.pad(image, [gather_pad] * 4, mode="replicate")
-    padded_index = F.pad(index, [gather_pad] * 4, mode="replicate")
+    padded_colour_index = F.pad(torch.cat((image, index), dim=1), [gather_pad] * 4, mode="replicate")
     present = torch.bincount(plane.flatten(), minlength=len(plans)).tolist()
 
     colour = torch.zeros_like(image)
@@ -144,7 +143,7 @@ def render_window(
         where = blocks.active(i, plan, nearer_max_px=max(abs(p.radius_px) for p in plans[: i + 1]))
         hidden = where.gather_upsampled(_hidden_guess(pooled[FILL_SCALE], i, plan)) if fill and i > 0 else None
         layer = _normalised(
-            _blurred_full_plane(padded_image, padded_index, gather_pad, hidden, where, i, plan, aperture)
+            _blurred_full_plane(padded_colour_index, gather_pad, hidden, where, i, plan, aperture)
         )
         behind = where.gather(transmittance)  # a copy: the in-place update below keeps it intact
         where.scatter_(colour, where.gather(colour) + behind * layer[:, :3])
@@ -172,8 +171,7 @@ def _normalised(layer: torch.Tensor) -> torch.Tensor:
 
 
 def _blurred_full_plane(
-    image: torch.Tensor,
-    index: torch.Tensor,
+    colour_index: torch.Tensor,
     padded_by: int,
     hidden: torch.Tensor | None,
     where: Blocks,
@@ -183,21 +181,23 @@ def _blurred_full_plane(
 ) -> torch.Tensor:
     """Premultiplied RGBA [K,4,B,B] of full-resolution plane i over its active blocks, hidden part filled.
 
-    `image` [N,3,H,W] and `index` [N,1,H,W] come padded by `padded_by` pixels on every side.
+    `colour_index` [N,4,H,W] holds the image's colour and its fractional plane index, padded by `padded_by`
+    pixels on every side.
 
     Plane i holds the pixels whose fractional index lies in [i, i+1), radii between its own and the next
     farther plane's.  Each pixel is shared between the two planes' kernels linearly in the index, so the
     blur follows depth exactly at the planes and smoothly between them.  Where nearer planes hide this one,
     it is continued by `hidden`, the pull-push guess from its visible surroundings.
     """
-    halo = where.halo
-    offset = where.gather(index, halo=halo, padded_by=padded_by) - i
-    inside = ((offset >= 0) & ((offset < 1) | (plan.next_radius_px == plan.radius_px))).to(image.dtype)
-    content = torch.cat((inside * where.gather(image, halo=halo, padded_by=padded_by), inside), dim=1)
-    shared = offset.clamp(0.0, 1.0) * content
-    parts = torch.cat((content - shared, shared), dim=1)
+    gathered = where.gather(colour_index, halo=where.halo, padded_by=padded_by)  # [K,4,S,S], a copy
+    offset = gathered[:, 3:4] - i
+    inside = (offset >= 0) & ((offset < 1) | (plan.next_radius_px == plan.radius_px))
+    to_next = torch.where(inside, offset.clamp(max=1.0), 0.0)  # each pixel's share of the farther kernel
+    shares = torch.cat((inside.to(offset.dtype) - to_next, to_next), dim=1)  # [K,2,S,S]: own, next kernel
+    gathered[:, 3:4] = 1.0  # straight colour and full coverage
+    parts = (shares[:, :, None] * gathered[:, None]).flatten(1, 2)  # [K,8,S,S]
     if hidden is not None:
-        parts[:, :4] += (offset < 0).to(image.dtype) * hidden
+        parts[:, :4] += hidden.mul_(offset < 0)
     blurred = blur_layer_mixed(parts, [plan.radius_px, plan.next_radius_px], aperture, valid_only=True)
     start = (blurred.shape[-1] - BLOCK) // 2  # the conv kept only pixels whose whole kernel was inside
     core = slice(start, start + BLOCK)
