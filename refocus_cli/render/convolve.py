@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
-from refocus_cli.aperture import ApertureShape, aperture_kernel, kernel_radius_px
+from refocus_cli.aperture import ApertureKind, ApertureShape, aperture_kernel, kernel_radius_px
 
 _CONV_ROWS = 128  # convolution in row bands: 2-4x faster on CPU than one large call (cache)
 
@@ -17,9 +19,27 @@ def blur_layer(stack: torch.Tensor, radius_px: float, aperture: ApertureShape) -
 
 def _kernel_stack(radii_px: list[float], aperture: ApertureShape, like: torch.Tensor) -> torch.Tensor:
     """[len(radii), 2R+1, 2R+1] kernels, the smaller ones zero-padded to the largest."""
-    kernels = [aperture_kernel(r, aperture, device=like.device, dtype=like.dtype) for r in radii_px]
+    kernels = [_kernel(r, aperture, like) for r in radii_px]
     half = max(k.shape[-1] // 2 for k in kernels)
     return torch.stack([F.pad(k, [half - k.shape[-1] // 2] * 4) for k in kernels])
+
+
+def _kernel(radius_px: float, aperture: ApertureShape, like: torch.Tensor) -> torch.Tensor:
+    """The aperture kernel of this radius, remembered for the shapes that are plain settings (tiles, frames and
+    planes of one render ask for the same radii again); a custom opening image is built every time."""
+    if aperture.custom is not None:
+        return aperture_kernel(radius_px, aperture, device=like.device, dtype=like.dtype)
+    key = (aperture.kind, aperture.blades, aperture.rotation_deg, aperture.aspect)
+    return _remembered_kernel(radius_px, key, like.dtype, str(like.device))
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered_kernel(
+    radius_px: float, shape: tuple[ApertureKind, int, float, float], dtype: torch.dtype, device: str
+) -> torch.Tensor:
+    kind, blades, rotation_deg, aspect = shape
+    aperture = ApertureShape(kind, blades, rotation_deg, aspect)
+    return aperture_kernel(radius_px, aperture, device=device, dtype=dtype)
 
 
 def blur_layer_mixed(

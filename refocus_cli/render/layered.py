@@ -142,9 +142,7 @@ def render_window(
             continue
         where = blocks.active(i, plan, nearer_max_px=max(abs(p.radius_px) for p in plans[: i + 1]))
         hidden = where.gather_upsampled(_hidden_guess(pooled[FILL_SCALE], i, plan)) if fill and i > 0 else None
-        layer = _normalised(
-            _blurred_full_plane(padded_colour_index, gather_pad, hidden, where, i, plan, aperture)
-        )
+        layer = _normalised(_blurred_full_plane(padded_colour_index, gather_pad, hidden, where, i, plan, aperture))
         behind = where.gather(transmittance)  # a copy: the in-place update below keeps it intact
         where.scatter_(colour, where.gather(colour) + behind * layer[:, :3])
         where.scatter_(transmittance, behind * (1.0 - layer[:, 3:4]))
