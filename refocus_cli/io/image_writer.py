@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from refocus_cli.colour import linear_to_srgb
 from refocus_cli.io.atomic import atomic_output
 from refocus_cli.io.exif_bytes import EXIF_PREFIX, ICC_TAG, TIFF_LAYOUT_TAGS, ifd0_entries
 from refocus_cli.io.formats import image_format
+from refocus_cli.io.srgb_tables import linear_to_codes
 
 SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
 _PNG_STRIP_ROWS = 256
@@ -96,9 +96,7 @@ def encode_srgb(linear: torch.Tensor, bit_depth: int) -> np.ndarray:
         linear = linear[0]
     if linear.dim() != 3 or linear.shape[0] != 3:
         raise ValueError(f"expected one RGB image [1,3,H,W], got shape {tuple(linear.shape)}")
-    linear = torch.nan_to_num(linear.detach().to("cpu", torch.float32), nan=0.0)
-    codes = (linear_to_srgb(linear) * float(2**bit_depth - 1)).round().to(torch.int32)
-    return np.ascontiguousarray(codes.permute(1, 2, 0).numpy(), np.uint16 if bit_depth == 16 else np.uint8)
+    return linear_to_codes(linear, bit_depth)
 
 
 def _save_pillow(

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from refocus_cli.colour import srgb_to_linear
 from refocus_cli.errors import InputError, missing_or_unreadable
 from refocus_cli.io.exif_bytes import ORIENTATION as _ORIENTATION
 from refocus_cli.io.exif_bytes import TIFF_LAYOUT_TAGS as _TIFF_LAYOUT_TAGS
@@ -46,6 +45,7 @@ from refocus_cli.io.image_writer import png16_bytes as png16_bytes
 from refocus_cli.io.image_writer import tiff_bytes as tiff_bytes
 from refocus_cli.io.image_writer import write_codes as write_codes
 from refocus_cli.io.image_writer import write_image as write_image
+from refocus_cli.io.srgb_tables import codes_to_linear
 
 logging.getLogger("PIL").addHandler(logging.NullHandler())
 # Pillow logs what it refuses in a malformed file (`logger.error`) before raising; without a handler Python would
@@ -273,15 +273,8 @@ def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
 
 def pixels_to_linear(pixels: np.ndarray, bit_depth: int) -> torch.Tensor:
     """[H,W,3] integer sRGB samples -> [1,3,H,W] float32 linear light, by table look-up (the same values as
-    `srgb_to_linear(code / (2**bit_depth - 1))`, about four times faster than computing them per pixel)."""
-    codes = torch.from_numpy(np.ascontiguousarray(pixels).astype(np.int64 if bit_depth == 16 else np.uint8))
-    return _linear_table(bit_depth)[codes.long()].permute(2, 0, 1).unsqueeze(0).contiguous()
-
-
-@functools.cache
-def _linear_table(bit_depth: int) -> torch.Tensor:
-    """Linear light of every `bit_depth`-bit sRGB code: [2**bit_depth] float32."""
-    return srgb_to_linear(torch.arange(2**bit_depth, dtype=torch.float32) / float(2**bit_depth - 1))
+    `srgb_to_linear(code / (2**bit_depth - 1))`, several times faster than computing them per pixel)."""
+    return codes_to_linear(pixels, bit_depth)
 
 
 def _exif_for_output(img: Image.Image) -> bytes | None:
