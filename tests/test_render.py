@@ -11,6 +11,7 @@ from refocus_cli.aperture import ApertureShape, aperture_kernel
 from refocus_cli.colour import linear_to_srgb
 from refocus_cli.lens import signed_coc_px
 from refocus_cli.metrics import psnr
+from refocus_cli.render.blocks import BLOCK, FILL_SCALE, Blocks
 from refocus_cli.render.convolve import blur_layer
 from refocus_cli.render.gather import render_gather
 from refocus_cli.render.layered import render_layered
@@ -179,3 +180,15 @@ def test_fidelity_beats_naive_gather_on_random_scenes(blur: float) -> None:
         naive = psnr(linear_to_srgb(render_gather(image, coc)), truth)
         assert ours > naive
         assert ours > 38.0
+
+
+@pytest.mark.parametrize("halo", [0, 1, 2, 3, 4, 6])
+def test_block_upsampling_equals_the_whole_grid_upsampled(halo: int) -> None:
+    coarse = torch.rand(2, 4, 12, 12, generator=torch.Generator().manual_seed(halo))
+    whole = torch.nn.functional.interpolate(coarse, scale_factor=FILL_SCALE, mode="bilinear", align_corners=False)
+    blocks = Blocks(torch.tensor([0, 1]), torch.tensor([1, 1]), torch.tensor([1, 0]), halo)
+    got = blocks.gather_upsampled(coarse)
+    assert torch.equal(got[0], whole[0, :, BLOCK - halo : 2 * BLOCK + halo, BLOCK - halo : 2 * BLOCK + halo])
+    # at the grid's edge the upsampling repeats the edge, as the whole grid's does beyond it
+    edge = torch.nn.functional.pad(whole[1], (halo, halo, halo, halo), mode="replicate")
+    assert torch.allclose(got[1], edge[:, BLOCK : 2 * BLOCK + 2 * halo, 0 : BLOCK + 2 * halo], atol=1e-6)

@@ -68,7 +68,9 @@ class Blocks:
         """Blocks, with the halo, of the bilinear x_FILL_SCALE upsampling of [N,C,H/s,W/s] (align_corners=False),
         computed from the coarse cells around each block only."""
         s = FILL_SCALE
-        margin = -(-self.halo // s) + 1  # coarse cells covering the halo, and one more for bilinear weights
+        # Coarse cells around the block: enough that the bilinear weights of every pixel out to the halo
+        # come from cells inside the tile (pixel -halo sits at coarse coordinate (-halo + 0.5) / s - 0.5).
+        margin = math.ceil((self.halo - 0.5) / s + 0.5)
         cells = BLOCK // s + 2 * margin
         padded = F.pad(coarse, (margin, margin, margin, margin), mode="replicate")
         tiles = padded.unfold(2, cells, BLOCK // s).unfold(3, cells, BLOCK // s)

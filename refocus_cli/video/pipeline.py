@@ -6,7 +6,8 @@ render each frame and encode it.
 
 The clip and its depth clip are decoded a few frames ahead, and the output encoded a few frames behind, on
 threads of their own (`io.frame_threads`), while the render works. Memory holds a window of frames plus the
-overlap, the few frames the focus smoothing looks ahead and those few queued frames; never the whole clip. `refocus_video(VideoRequest)` is what `refocus video` and `refocus bokeh-video` run.
+overlap, the few frames the focus smoothing looks ahead and those few queued frames; never the whole clip.
+`refocus_video(VideoRequest)` is what `refocus video` and `refocus bokeh-video` run.
 """
 
 from __future__ import annotations
