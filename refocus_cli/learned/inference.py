@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar, cast
+
 import torch
 import torch.nn.functional as F
 from diffusers.models.upsampling import Upsample2D
@@ -104,10 +106,15 @@ class LowResUpsample2D(Upsample2D):
         return upsample_conv(hidden_states, conv.weight, conv.bias)
 
 
-def prepare_for_inference(model: torch.nn.Module) -> torch.nn.Module:
+Model = TypeVar("Model")
+
+
+def prepare_for_inference(model: Model) -> Model:
     """`model` (in place) with its upsampling convolutions at the low resolution and channels-last weights;
     the same function and the same state dict. Returns the model."""
-    for module in model.modules():
+    network = cast(torch.nn.Module, model)
+    for module in network.modules():
         if type(module) is Upsample2D:
             module.__class__ = LowResUpsample2D
-    return model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return model
