@@ -47,16 +47,20 @@ def resolve_checkpoint(model: str | Path | None) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _loaded(path: str, device: str) -> object:
+    from refocus_cli.learned.inference import prepare_for_inference
     from refocus_cli.learned.pipeline import load_pipeline
 
     try:
-        return load_pipeline(Path(path)).to(device)
+        pipeline = load_pipeline(Path(path)).to(device)
+        prepare_for_inference(pipeline.model)
+        return pipeline
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise ModelUnavailableError(f"learned engine: {path} cannot be loaded ({one_line(exc)})") from exc
 
 
 def load_engine(model: str | Path | None, device: torch.device):
-    """The checkpoint's pipeline on `device`, loaded once per process."""
+    """The checkpoint's pipeline on `device`, loaded once per process and prepared for inference
+    (`learned.inference`: the same output, faster)."""
     return _loaded(str(resolve_checkpoint(model).resolve()), str(device))
 
 

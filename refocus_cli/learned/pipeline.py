@@ -78,7 +78,7 @@ class RefocusPipeline(DiffusionPipeline):
         *,
         num_inference_steps: int = 1,
         generator: torch.Generator | None = None,
-        tile_px: int = 512,
+        tile_px: int = 1024,
         halo_px: int = 64,
     ) -> RefocusPipelineOutput:
         """Refocus `image` on `focus_disparity` with blur K.
