@@ -3,8 +3,8 @@ sharp as the sharpest input frame.
 
 Rule (the README's "Peers" section states it too):
 - The frames are put on the fused image's grid: each is matched to it by the fusion's similarity fit
-  (`fusion.align.match_pair`, on greys at most `align.WORK_SIDE_PX` long) and resampled there; a tile is scored
-  only where every frame covers all of it.
+  (`fusion.align.match_pair`, on greys at most `align.WORK_SIDE_PX` long) and resampled there (unless the map
+  moves no pixel by `SNAP_PX`); a tile is scored only where every frame covers all of it.
 - A tile's sharpness is the mean squared Laplacian of Gaussian (sigma `LOG_SIGMA_PX`) of the gamma-encoded luma
   over the tile; tiles are `TILE_FRACTION` of the long side (at least `MIN_TILE_PX`).
 - Textured tiles: the sharpest frame's sharpness reaches `TEXTURE_FRACTION` of its 99th percentile over the
@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import torch
 
@@ -25,6 +27,8 @@ MIN_TILE_PX = 16
 LOG_SIGMA_PX = 1.0
 TEXTURE_FRACTION = 0.05
 MARGIN = 1.0
+SNAP_PX = 0.05
+"""A frame whose map onto the fused grid moves no corner this far is taken as already on it (not resampled)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,17 @@ def tile_sharpness(linear: torch.Tensor, tile_px: int) -> torch.Tensor:
     return F.avg_pool2d(response, tile_px)[0, 0]
 
 
+def moved_px(to_frame: np.ndarray, size_hw: tuple[int, int]) -> float:
+    """How far a 3x3 map moves the image's corners, at most, in pixels.
+
+    >>> round(moved_px(np.array([[1.0, 0, 0.25], [0, 1, 0], [0, 0, 1]]), (10, 20)), 3)
+    0.25
+    """
+    h, w = size_hw
+    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], dtype=np.float64).T
+    return float(np.abs(to_frame @ corners - corners)[:2].max())
+
+
 def frames_on_grid(fused: torch.Tensor, frames: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Each frame [1,3,H,W] resampled onto the fused image's grid, and [1,1,H,W] where all of them cover it."""
     import torch
@@ -69,15 +84,17 @@ def frames_on_grid(fused: torch.Tensor, frames: list[torch.Tensor]) -> tuple[lis
     placed, covered = [], torch.ones(1, 1, *size_hw)
     for frame in frames:
         to_frame, _ = match_pair(grey_for_matching(frame, WORK_SIDE_PX), target, size_hw)
+        if moved_px(to_frame, size_hw) < SNAP_PX:  # the same grid: leave the frame as it is
+            to_frame = np.eye(3)
         warped, coverage = warp_to_reference(frame, to_frame)
         placed.append(warped)
         covered = covered * coverage
     return placed, covered
 
 
-def sharpness_score(fused: torch.Tensor, frames: list[torch.Tensor]) -> SharpnessScore:
+def sharpness_score(fused: torch.Tensor, frames: list[torch.Tensor], *, align: bool = True) -> SharpnessScore:
     """The module's figure for a fused image [1,3,H,W] and its input frames (each [1,3,H,W], linear light, the
-    fused image's size)."""
+    fused image's size); `align=False` takes the frames as already on the fused image's grid."""
     import torch
     import torch.nn.functional as F
 
@@ -85,7 +102,10 @@ def sharpness_score(fused: torch.Tensor, frames: list[torch.Tensor]) -> Sharpnes
         if frame.shape[-2:] != fused.shape[-2:]:
             raise ValueError(f"frames are {tuple(frame.shape[-2:])}, the fused image {tuple(fused.shape[-2:])}")
     tile = tile_px_for((int(fused.shape[-2]), int(fused.shape[-1])))
-    placed, covered = frames_on_grid(fused, frames)
+    if align:
+        placed, covered = frames_on_grid(fused, frames)
+    else:
+        placed, covered = frames, torch.ones_like(fused[:, :1])
     scored = (-F.max_pool2d(-covered, tile))[0, 0] > 0.5  # every pixel of the tile covered
     sharpest = torch.stack([tile_sharpness(frame, tile) for frame in placed]).amax(dim=0)
     ours = tile_sharpness(fused, tile)
