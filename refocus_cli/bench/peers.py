@@ -14,6 +14,7 @@ median of each); fidelity: PSNR (sRGB) of both against the exact reference on th
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -43,24 +44,38 @@ class ProcessCost:
         return ProcessCost(self.cpu_s + other.cpu_s, self.wall_s + other.wall_s, max(self.peak_mb, other.peak_mb))
 
 
+LAUNCHER = """
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss]))
+"""
+"""Runs a command and prints its wait4 figures. A child forked from this process (with its torch and frames)
+would count the parent's memory in its peak (Linux keeps the high-water mark across fork and exec); forked from
+this small launcher (python -S) it starts from a few MB."""
+
+
 def measure_process(command: list[str], *, cwd: Path | None = None) -> ProcessCost:
-    """Run `command` to the end (output discarded) and measure it by wait4.
+    """Run `command` to the end (its output discarded) and measure it by wait4, through `LAUNCHER`.
 
     Raises:
         RuntimeError: it exited non-zero (the message holds the last line it wrote on stderr).
     """
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert process.stderr is not None
-    stderr = process.stderr.read()  # drained while it runs
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    process.stderr.close()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
-        raise RuntimeError(f"{' '.join(command[:2])} ... failed: {lines[-1] if lines else 'no message'}")
-    return ProcessCost(usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024.0)
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", LAUNCHER, *command], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    lines = done.stdout.strip().splitlines()
+    code, cpu_s, wall_s, peak_kb = json.loads(lines[-1]) if lines else (done.returncode, 0.0, 0.0, 0)
+    if code != 0:
+        problem = [line for line in done.stderr.splitlines() if line.strip()]
+        raise RuntimeError(f"{' '.join(command[:2])} ... failed: {problem[-1] if problem else 'no message'}")
+    return ProcessCost(cpu_s, wall_s, peak_kb / 1024.0)  # ru_maxrss is in KiB on Linux
 
 
 def missing_tools() -> list[str]:
@@ -113,10 +128,8 @@ def fuse_both(folder: Path, workdir: Path) -> FusionSideBySide:
 
     frames = stack_frame_paths(folder)
     ours_out, peers_out = workdir / f"{folder.name}-ours.tif", workdir / f"{folder.name}-peers.tif"
-    ours = measure_process(  # as a user runs it: the depth map is written too
-        [sys.executable, "-m", "refocus_cli.cli", "stack", "--fuse", *map(str, frames), "-o", str(ours_out)]
-        + ["--overwrite", "--quiet"]
-    )
+    command = [sys.executable, "-m", "refocus_cli.cli", "stack", "--fuse", *map(str, frames), "-o", str(ours_out)]
+    ours = measure_process([*command, "--overwrite", "--quiet"])  # as a user runs it: the depth map written too
     aligned_prefix = workdir / f"{folder.name}-aligned_"
     peers = measure_process(["align_image_stack", "-m", "-a", str(aligned_prefix), *map(str, frames)])
     aligned = sorted(workdir.glob(f"{aligned_prefix.name}*.tif"))
