@@ -97,7 +97,7 @@ def focus_measure(linear: torch.Tensor) -> torch.Tensor:
         if band.shape != y.shape:
             size_hw = (int(y.shape[0]), int(y.shape[1]))
             band = F.interpolate(torch.from_numpy(band)[None, None], size=size_hw, mode="bilinear")[0, 0].numpy()
-        energy += band
+        np.add(energy, band, out=energy)
     return torch.from_numpy(_blur(energy, MEASURE_WINDOW_PX * factor))[None, None]
 
 
