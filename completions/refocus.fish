@@ -3,7 +3,7 @@
 complete -c refocus -f
 complete -c refocus -n 'not __fish_seen_subcommand_from bench bokeh-video generate image models simulate stack train video' -a bench -d 'Measure speed (median time, megapixels per second, peak memory; video fps), fidelity (PSNR/SSIM against the exact reference, restore gain, fused-stack PSNR, video flicker) and refocusing on real focal stacks (PSNR/SSIM against the real frame), each beside its baseline'
 complete -c refocus -n '__fish_seen_subcommand_from bench' -l quick -d 'A CI-sized run (small inputs, few runs): under a minute on 2 cores'
-complete -c refocus -n '__fish_seen_subcommand_from bench' -l sections -x -d 'Comma-separated sections to run: speed, fidelity, real'
+complete -c refocus -n '__fish_seen_subcommand_from bench' -l sections -x -d 'Comma-separated sections to run: speed, fidelity, real, peers'
 complete -c refocus -n '__fish_seen_subcommand_from bench' -l device -x -d 'auto, cpu or cuda (auto = CUDA when present)'
 complete -c refocus -n '__fish_seen_subcommand_from bench' -l seed -x -d 'Seeds the procedural scenes and clips'
 complete -c refocus -n '__fish_seen_subcommand_from bench' -l model -r -F -d 'A learned engines checkpoint to compare: a folder or a registered name (default: the first one under models/)'

@@ -81,10 +81,30 @@ class RealPlan:
 
 
 @dataclass(frozen=True)
+class PeersPlan:
+    """Side by side with peers (`bench/peers.py`): fusion against align_image_stack + enfuse on the real stacks,
+    and the layered renderer against a plain 32-layer FFT renderer.
+
+    Attributes:
+        render_size_wh, render_blur_k_px, render_runs: the timed renders of the motorcycle.
+        fidelity_scenes, fidelity_size_hw, fidelity_blur_k_px: the scenes both renderers are scored on.
+    """
+
+    render_size_wh: tuple[int, int]
+    render_blur_k_px: float
+    render_runs: int
+    fidelity_scenes: int
+    fidelity_size_hw: tuple[int, int]
+    fidelity_blur_k_px: float
+
+
+@dataclass(frozen=True)
 class BenchPlan:
     speed: SpeedPlan
     fidelity: FidelityPlan
     real: RealPlan
+    peers: PeersPlan | None = None
+    """None: the peers section is skipped with a note (a quick run)."""
 
 
 FULL_PLAN = BenchPlan(
@@ -113,6 +133,14 @@ FULL_PLAN = BenchPlan(
         flicker_frames=40,
     ),
     real=RealPlan(side_px=1024, fit_side_px=512, max_stacks=None, pairs="ends+middle"),
+    peers=PeersPlan(
+        render_size_wh=(1920, 1080),
+        render_blur_k_px=24.0,
+        render_runs=3,
+        fidelity_scenes=4,
+        fidelity_size_hw=(192, 256),
+        fidelity_blur_k_px=12.0,
+    ),
 )
 
 QUICK_PLAN = BenchPlan(

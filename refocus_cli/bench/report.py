@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from refocus_cli.errors import SettingsError
 
-SECTIONS = ("speed", "fidelity", "real")
+SECTIONS = ("speed", "fidelity", "real", "peers")
 """The report's sections, in the order they run and print."""
 
 Better = Literal["higher", "lower"]
@@ -154,7 +154,7 @@ class StepResult:
 
 @dataclass(frozen=True)
 class BenchSection:
-    """One section of the report ("speed", "fidelity" or "real"): its rows, notes and wall time."""
+    """One section of the report ("speed", "fidelity", "real" or "peers"): its rows, notes and wall time."""
 
     name: str
     rows: tuple[BenchRow, ...]

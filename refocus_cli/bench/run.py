@@ -67,7 +67,22 @@ def bench_steps(request: BenchRequest, plan: BenchPlan, engines: list[BenchEngin
             steps.append(BenchStep("real", "real photos: mean", real.mean_step))
         else:
             steps.append(BenchStep("real", "real photos", lambda: StepResult(notes=(real.skip_note(),))))
+    if "peers" in request.sections:
+        steps += peers_steps(plan, Path(request.data) if request.data else DEFAULT_DATA_DIR, seed)
     return steps
+
+
+def peers_steps(plan: BenchPlan, data_dir: Path, seed: int) -> list[BenchStep]:
+    """The peers section's steps; one note instead on a quick run (its plan has none)."""
+    from refocus_cli.bench.peers_step import fusion_peers_step, renderer_peers_step
+
+    if plan.peers is None:
+        note = "peers: skipped on a quick run (the side-by-side runs take minutes; run without --quick)"
+        return [BenchStep("peers", "peers", lambda: StepResult(notes=(note,)))]
+    return [
+        BenchStep("peers", "peers: fusion", partial(fusion_peers_step, data_dir)),
+        BenchStep("peers", "peers: renderer", partial(renderer_peers_step, plan.peers, seed)),
+    ]
 
 
 def environment(device: str) -> Environment:

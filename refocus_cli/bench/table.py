@@ -10,7 +10,12 @@ from refocus_cli.bench.report import BenchReport, BenchRow, BenchSection
 if TYPE_CHECKING:
     from rich.console import Console
 
-TITLES = {"speed": "Speed", "fidelity": "Fidelity", "real": "Real photos: frame i refocused to frame j's focus"}
+TITLES = {
+    "speed": "Speed",
+    "fidelity": "Fidelity",
+    "real": "Real photos: frame i refocused to frame j's focus",
+    "peers": "Side by side with peers",
+}
 
 
 def figure(value: float | None, unit: str) -> str:

@@ -25,8 +25,8 @@ def bench_command(
         ),
     ] = False,
     sections: Annotated[
-        str, typer.Option(help="Comma-separated sections to run: speed, fidelity, real.", rich_help_panel=RUN)
-    ] = "speed,fidelity,real",
+        str, typer.Option(help="Comma-separated sections to run: speed, fidelity, real, peers.", rich_help_panel=RUN)
+    ] = "speed,fidelity,real,peers",
     device: Annotated[
         str, typer.Option(help="auto, cpu or cuda (auto = CUDA when present).", rich_help_panel=RUN)
     ] = "auto",

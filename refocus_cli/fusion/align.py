@@ -29,6 +29,9 @@ ITERATIONS = 40
 STEP_TOLERANCE_PX = 1e-3
 HUBER_K = 1.345
 """Huber's constant in units of the residuals' robust standard deviation (95% efficiency for Gaussian noise)."""
+SPREAD_STRIDE = 4
+"""The residuals' median absolute value is taken over every this-many-th of them (a quarter of a level's
+pixels still fixes it to well under a percent)."""
 MIN_CONTRAST = 1e-3
 """A grey whose standard deviation is below this (a black or blank frame) has nothing to match."""
 MAX_SCALE_CHANGE = 0.1
@@ -58,7 +61,9 @@ def grey_for_matching(linear: torch.Tensor, side_px: int) -> np.ndarray:
     """[1,3,H,W] linear -> [h,w] float32 sRGB-like grey (gamma 1/2.2), area-resized to at most `side_px`."""
     import cv2
 
-    grey: np.ndarray = (linear[0].mean(dim=0).clamp(0, 1) ** (1 / 2.2)).cpu().numpy().astype(np.float32)
+    image = np.ascontiguousarray(linear[0].permute(1, 2, 0).float().cpu().numpy())  # [H,W,3]
+    mean = cv2.transform(image, np.full((1, 3), 1 / 3, dtype=np.float32))
+    grey: np.ndarray = cv2.pow(np.clip(mean, 0.0, 1.0), 1 / 2.2)
     h, w = grey.shape
     scale = min(1.0, side_px / max(h, w))
     if scale < 1:
@@ -92,33 +97,45 @@ def similarity_matrix(params: np.ndarray, size_hw: tuple[int, int]) -> np.ndarra
 def _fit_level(moving: np.ndarray, fixed: np.ndarray, params: np.ndarray) -> np.ndarray:
     """Gauss-Newton steps on one pyramid level: params (a, b, tx, ty) of the map from `fixed` pixel coordinates
     to `moving` ones, minimising Huber-weighted differences between the warped moving grey and gain * fixed +
-    offset (the gain and offset solved afresh each step, so exposure changes do not pull the geometry)."""
+    offset (the gain and offset solved afresh each step, so exposure changes do not pull the geometry).
+
+    All in float32 on the pixels the map keeps inside `moving`; the residuals' robust spread (for the Huber
+    weights) is the median taken over every `SPREAD_STRIDE`-th of them.
+    """
     import cv2
 
     h, w = fixed.shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     x, y = xs - (w - 1) / 2, ys - (h - 1) / 2
+    cx, cy = (w - 1) / 2, (h - 1) / 2
     params = params.copy()
     for _ in range(ITERATIONS):
-        a, b, tx, ty = params
-        map_x = ((w - 1) / 2 + (1 + a) * x - b * y + tx).astype(np.float32)
-        map_y = ((h - 1) / 2 + b * x + (1 + a) * y + ty).astype(np.float32)
+        a, b, tx, ty = (float(v) for v in params)  # Python floats keep the arithmetic below in float32
+        map_x = (1 + a) * x - b * y + (cx + tx)
+        map_y = b * x + (1 + a) * y + (cy + ty)
         warped = cv2.remap(moving, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         inside = (map_x >= 1) & (map_x <= w - 2) & (map_y >= 1) & (map_y <= h - 2)
-        if inside.sum() < 64:
+        if np.count_nonzero(inside) < 64:
             break
         gx = cv2.Sobel(warped, cv2.CV_32F, 1, 0, ksize=1, scale=0.5)[inside]
         gy = cv2.Sobel(warped, cv2.CV_32F, 0, 1, ksize=1, scale=0.5)[inside]
         m, f, xi, yi = warped[inside], fixed[inside], x[inside], y[inside]
-        design = np.stack([f, np.ones_like(f)], axis=1)
-        gain, offset = np.linalg.lstsq(design, m, rcond=None)[0]
-        residual = m - (gain * f + offset)
-        spread = 1.4826 * float(np.median(np.abs(residual))) + 1e-9
-        weight = np.minimum(1.0, HUBER_K * spread / np.maximum(np.abs(residual), 1e-12)).astype(np.float32)
-        jacobian = np.stack([gx * xi + gy * yi, gy * xi - gx * yi, gx, gy], axis=1)
-        weighted = jacobian * weight[:, None]
+        f_mean, m_mean = float(f.mean(dtype=np.float64)), float(m.mean(dtype=np.float64))
+        f_centred = f - f_mean
+        variance = float(np.dot(f_centred, f_centred))
+        gain = float(np.dot(f_centred, m - m_mean)) / variance if variance > 0 else 0.0
+        residual = m - (gain * f_centred + m_mean)  # least-squares gain and offset, in closed form
+        magnitude = np.abs(residual)
+        spread = 1.4826 * float(np.median(magnitude[::SPREAD_STRIDE])) + 1e-9
+        weight = np.minimum(np.float32(1.0), np.float32(HUBER_K * spread) / np.maximum(magnitude, np.float32(1e-12)))
+        jacobian = np.empty((4, m.size), dtype=np.float32)
+        np.add(gx * xi, gy * yi, out=jacobian[0])
+        np.subtract(gy * xi, gx * yi, out=jacobian[1])
+        jacobian[2], jacobian[3] = gx, gy
+        weighted = jacobian * weight
         try:
-            step = -np.linalg.solve(weighted.T @ jacobian, weighted.T @ residual)
+            normal, right = (weighted @ jacobian.T).astype(np.float64), (weighted @ residual).astype(np.float64)
+            step = -np.linalg.solve(normal, right)
         except np.linalg.LinAlgError:
             break
         params += step
@@ -209,33 +226,45 @@ def align_stack(greys: list[np.ndarray], full_size_hw: tuple[int, int]) -> Align
 
 
 def warp_to_reference(linear: torch.Tensor, to_frame: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Resample frame [1,3,H,W] onto the reference grid; returns it and [1,1,H,W] coverage (1 inside the frame).
+    """Resample frame [1,3,H,W] onto the reference grid; returns it in float32 (a moved frame channels-last: an
+    [H,W,3] array underneath) and [1,1,H,W] coverage (1 inside the frame).
 
-    Bilinear; outside the frame the edge is extended and coverage falls to 0.
+    Lanczos-4; outside the frame the edge is extended and coverage falls to 0.
     """
     import cv2
 
     h, w = linear.shape[-2:]
     if np.allclose(to_frame, np.eye(3)):
-        return linear, torch.ones(1, 1, h, w)
-    image = linear[0].permute(1, 2, 0).contiguous().cpu().numpy()
+        return linear.float(), torch.ones(1, 1, h, w)
+    image = np.ascontiguousarray(linear[0].permute(1, 2, 0).float().cpu().numpy())
     flags = INTERPOLATION | cv2.WARP_INVERSE_MAP
     warped = cv2.warpAffine(image, to_frame[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    return torch.from_numpy(warped).permute(2, 0, 1).unsqueeze(0).to(linear.dtype), coverage(to_frame, (h, w))
+    return torch.from_numpy(warped).permute(2, 0, 1).unsqueeze(0), coverage(to_frame, (h, w))
 
 
 def coverage(to_frame: np.ndarray, size_hw: tuple[int, int]) -> torch.Tensor:
     """[1,1,H,W]: 1 where the map reads the frame at least the interpolation kernel's reach inside its edges
     (so no replicated edge pixel enters), else 0.
 
+    The map is affine, so on each row the covered pixels are one run: found per row from the four limits, then
+    painted (a few passes over the image instead of evaluating the map at every pixel).
+
     >>> coverage(np.eye(3), (12, 10))[0, 0, 6].tolist()
     [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
     """
     h, w = size_hw
+    rows = np.arange(h, dtype=np.float64)
+    start, stop = np.zeros(h), np.full(h, float(w))  # covered: start <= x < stop
+    for (slope, row_slope, offset), extent in ((to_frame[0], w), (to_frame[1], h)):
+        rest = row_slope * rows + offset
+        low, high = KERNEL_REACH_PX - rest, extent - 1 - KERNEL_REACH_PX - rest
+        if abs(slope) < 1e-12:  # the limit does not depend on x: the whole row is in or out
+            outside = (low > 0) | (high < 0)
+            stop = np.where(outside, 0.0, stop)
+            continue
+        first, last = (low / slope, high / slope) if slope > 0 else (high / slope, low / slope)
+        start, stop = np.maximum(start, np.ceil(first - 1e-9)), np.minimum(stop, np.floor(last + 1e-9) + 1)
     xs = torch.arange(w, dtype=torch.float32).view(1, w)
-    ys = torch.arange(h, dtype=torch.float32).view(h, 1)
-    (a, b, c), (d, e, f) = to_frame[0].tolist(), to_frame[1].tolist()
-    source_x, source_y = a * xs + b * ys + c, d * xs + e * ys + f
-    reach = KERNEL_REACH_PX
-    inside = (source_x >= reach) & (source_x <= w - 1 - reach) & (source_y >= reach) & (source_y <= h - 1 - reach)
-    return inside.float()[None, None]
+    start_t = torch.from_numpy(start.astype(np.float32)).view(h, 1)
+    stop_t = torch.from_numpy(stop.astype(np.float32)).view(h, 1)
+    return ((xs >= start_t) & (xs < stop_t)).float()[None, None]

@@ -18,6 +18,7 @@ All frames stay in memory as float16 aligned copies (20 frames of 12 MP: about 1
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,14 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from refocus_cli.filters import (
-    collapse_pyramid,
-    downsample2,
-    gaussian_blur,
-    gaussian_pyramid,
-    laplacian,
-    laplacian_pyramid,
-)
+from refocus_cli.filters import gaussian_blur, laplacian
 
 LUMA = (0.2126, 0.7152, 0.0722)
 MEASURE_BANDS = ((1.0, 1.0), (2.0, 0.1))
@@ -47,8 +41,8 @@ MEASURE_WINDOW_PX = 1.0
 CONSISTENCY_PX = 5
 """Median filter size for the pick map (at 1000 px on the long side)."""
 EXPOSURE_BLUR_PX = 8.0
-EXPOSURE_SIDE_PX = 1000
-"""Exposure is compared on copies about this long (area-averaged)."""
+EXPOSURE_MIN_SIGMA_PX = 2.0
+"""Exposure is compared on area-averaged copies still blurred by at least this (`exposure_view`)."""
 PYRAMID_MIN_SIDE_PX = 16
 
 
@@ -77,30 +71,57 @@ def size_factor(image: torch.Tensor) -> float:
     return max(1.0, max(image.shape[-2:]) / 1000.0)
 
 
+def hwc(frame: torch.Tensor) -> np.ndarray:
+    """[1,C,H,W] (any float dtype, on the CPU) -> [H,W,C] float32 array; no copy for a channels-last float32
+    tensor (what `warp_to_reference` returns)."""
+    return np.ascontiguousarray(frame[0].permute(1, 2, 0).float().numpy())
+
+
 def focus_measure(linear: torch.Tensor) -> torch.Tensor:
-    """[1,3,H,W] linear -> [1,1,H,W] local energy of the Laplacian of Gaussian of the luma, over `MEASURE_BANDS`."""
-    size_hw = (int(linear.shape[-2]), int(linear.shape[-1]))
+    """[1,3,H,W] linear -> [1,1,H,W] local energy of the Laplacian of Gaussian of the luma, over `MEASURE_BANDS`.
+
+    OpenCV on the CPU: its blur and 4-neighbour Laplacian (ksize 1) have the reflect border of `filters`.
+    """
+    import cv2
+
     factor = size_factor(linear)
-    y = luma(linear)
-    energy = torch.zeros_like(y)
+    image = np.clip(hwc(linear), 0.0, 1.0)
+    y = cv2.sqrt(cv2.transform(image, np.array([LUMA], dtype=np.float32)))  # [H,W]
+    energy = np.zeros_like(y)
     for sigma, weight in MEASURE_BANDS:
         s, level = sigma * factor, y
         while s >= 2 * COARSE_SIGMA_PX:  # a wide LoG sees nothing a half-size copy does not: compute it there
-            level, s = downsample2(level), s / 2
-        band = weight * (s**2 * laplacian(gaussian_blur(level, s))) ** 2  # scale-normalised LoG, squared
-        energy += band if band.shape[-2:] == y.shape[-2:] else F.interpolate(band, size=size_hw, mode="bilinear")
-    return gaussian_blur(energy, MEASURE_WINDOW_PX * factor)
+            level, s = cv2.pyrDown(level), s / 2
+        band = cv2.Laplacian(_blur(level, s), cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT_101)
+        band = cv2.multiply(band, band, scale=weight * s**4)  # scale-normalised LoG, squared
+        if band.shape != y.shape:
+            size_hw = (int(y.shape[0]), int(y.shape[1]))
+            band = F.interpolate(torch.from_numpy(band)[None, None], size=size_hw, mode="bilinear")[0, 0].numpy()
+        np.add(energy, band, out=energy)
+    return torch.from_numpy(_blur(energy, MEASURE_WINDOW_PX * factor))[None, None]
+
+
+def _blur(plane: np.ndarray, sigma_px: float) -> np.ndarray:
+    """`filters.gaussian_blur` of an [H,W] or [H,W,C] float32 array (the same taps and border)."""
+    import cv2
+
+    radius = max(1, math.ceil(3 * sigma_px))
+    return cv2.GaussianBlur(plane, (2 * radius + 1, 2 * radius + 1), sigma_px, sigmaY=sigma_px)
 
 
 def exposure_view(image: torch.Tensor, coverage: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """What exposure is compared on: [1,3,h,w] a heavily blurred copy about EXPOSURE_SIDE_PX long (blur makes
-    the comparison blind to focus), and [1,1,h,w] where the frame covers all of each small pixel."""
-    h, w = image.shape[-2:]
-    step = max(1, round(max(h, w) / EXPOSURE_SIDE_PX))
+    """What exposure is compared on: [1,3,h,w] a heavily blurred small copy (blur makes the comparison blind to
+    focus), and [1,1,h,w] where the frame covers all of each small pixel.
+
+    The blur is `EXPOSURE_BLUR_PX` (at 1000 px on the long side); the image is first area-averaged by the
+    largest step that leaves it at least `EXPOSURE_MIN_SIGMA_PX` of blur to do on the small copy (the average
+    is itself a blur, and what survives a wide blur needs few pixels to hold it).
+    """
+    sigma_px = EXPOSURE_BLUR_PX * size_factor(image)
+    step = max(1, int(sigma_px / EXPOSURE_MIN_SIGMA_PX))
     small = F.avg_pool2d(image.float(), step, ceil_mode=True) if step > 1 else image.float()
     cover = -F.max_pool2d(-coverage.float(), step, ceil_mode=True) if step > 1 else coverage.float()
-    factor = size_factor(small)
-    return gaussian_blur(small, EXPOSURE_BLUR_PX * factor), cover
+    return gaussian_blur(small, sigma_px / step), cover
 
 
 def exposure_gains(
@@ -108,12 +129,12 @@ def exposure_gains(
 ) -> torch.Tensor:
     """Gain [1,3,1,1] that matches a frame's exposure to the reference's: per channel, the median ratio over
     well-exposed pixels both cover, of their `exposure_view`s."""
-    (a, cover_a), (b, cover_b) = frame, reference
-    good = (cover_a > 0.999) & (cover_b > 0.999) & (a > 0.01) & (b > 0.01) & (a < 0.9) & (b < 0.9)  # [1,3,h,w]
+    (a, cover_a), (b, cover_b) = ((view[0].numpy(), cover[0, 0].numpy()) for view, cover in (frame, reference))
+    covered = (cover_a > 0.999) & (cover_b > 0.999)  # in NumPy: small mixed-layout tensors are slow in torch
     gains = []
     for c in range(3):
-        ratios = (b[:, c][good[:, c]] / a[:, c][good[:, c]]) if bool(good[:, c].any()) else torch.ones(1)
-        gains.append(float(ratios[:: max(1, ratios.numel() // 200_000)].median()))
+        chosen = covered & (a[c] > 0.01) & (b[c] > 0.01) & (a[c] < 0.9) & (b[c] < 0.9)
+        gains.append(float(np.median(b[c][chosen] / a[c][chosen])) if chosen.any() else 1.0)
     return torch.tensor(gains).view(1, 3, 1, 1)
 
 
@@ -129,55 +150,80 @@ def median_filter_index(index: torch.Tensor, size: int) -> torch.Tensor:
 @dataclass
 class SharpestPicker:
     """The sharpest frame per pixel, fed one focus measure [1,1,H,W] at a time in focus order, with the
-    measures of its two neighbours for a parabolic refinement; holds four maps, not the whole volume."""
+    measures of its two neighbours for a parabolic refinement; holds four [H,W] maps (updated in place), not
+    the whole volume."""
 
-    best: torch.Tensor | None = None  # [1,1,H,W] long
-    best_measure: torch.Tensor | None = None
-    left: torch.Tensor | None = None  # measure of frame best - 1 (or of best itself at the first frame)
-    right: torch.Tensor | None = None  # measure of frame best + 1 (or of best itself at the last frame)
-    previous: torch.Tensor | None = None
+    best: np.ndarray | None = None  # [H,W] int16
+    best_measure: np.ndarray | None = None
+    left: np.ndarray | None = None  # measure of frame best - 1 (or of best itself at the first frame)
+    right: np.ndarray | None = None  # measure of frame best + 1 (or of best itself at the last frame)
+    previous: np.ndarray | None = None
     count: int = 0
 
     def add(self, measure: torch.Tensor) -> None:
-        index = self.count
+        index, current = self.count, measure[0, 0].float().numpy()
         if self.best is None or self.best_measure is None or self.left is None or self.right is None:
-            self.best = torch.zeros_like(measure, dtype=torch.long)
-            self.best_measure, self.left, self.right = measure, measure, measure
+            self.best = np.zeros(current.shape, dtype=np.int16)
+            self.best_measure, self.left, self.right = current.copy(), current.copy(), current.copy()
         else:
-            after_best = self.best == index - 1
-            self.right = torch.where(after_best, measure, self.right)
-            take = measure > self.best_measure
             assert self.previous is not None
-            self.left = torch.where(take, self.previous, self.left)
-            self.right = torch.where(take, measure, self.right)
-            self.best = torch.where(take, torch.full_like(self.best, index), self.best)
-            self.best_measure = torch.where(take, measure, self.best_measure)
-        self.previous = measure
+            np.copyto(self.right, current, where=self.best == index - 1)
+            take = current > self.best_measure
+            np.copyto(self.left, self.previous, where=take)
+            np.copyto(self.right, current, where=take)
+            np.copyto(self.best, np.int16(index), where=take)
+            np.copyto(self.best_measure, current, where=take)
+        self.previous = current
         self.count += 1
 
+    def picks(self) -> torch.Tensor:
+        """[1,1,H,W] long: the sharpest frame's index."""
+        assert self.best is not None
+        return torch.from_numpy(self.best.astype(np.int64))[None, None]
+
     def fractional(self) -> torch.Tensor:
-        """The best index refined by a parabola through the measures around it, within half a frame."""
+        """[1,1,H,W]: the best index refined by a parabola through the measures around it, within half a frame."""
         assert self.best is not None and self.best_measure is not None
         assert self.left is not None and self.right is not None
         curvature = self.left - 2 * self.best_measure + self.right
-        offset = 0.5 * (self.left - self.right) / curvature.clamp_max(-1e-12)
+        offset = np.clip(0.5 * (self.left - self.right) / np.minimum(curvature, -1e-12), -0.5, 0.5)
         inner = (self.best > 0) & (self.best < self.count - 1) & (curvature < 0)
-        return self.best.float() + torch.where(inner, offset.clamp(-0.5, 0.5), torch.zeros_like(offset))
+        return torch.from_numpy(self.best.astype(np.float32) + np.where(inner, offset, 0.0).astype(np.float32))[
+            None, None
+        ]
 
 
 def blend_pyramids(frames: list[torch.Tensor], mask_of: Callable[[int], torch.Tensor]) -> torch.Tensor:
     """Laplacian-pyramid blend of frames [1,3,H,W] by masks [1,1,H,W] that sum to 1 (`mask_of(i)` makes frame
-    i's mask when it is needed, so only one is held at a time)."""
+    i's mask when it is needed, so only one is held at a time).
+
+    OpenCV's 2x pyramids (`filters.downsample2`, `filters.upsample2`) on [H,W,3] arrays, the fused bands
+    accumulated in place.
+    """
+    import cv2
+
     h, w = frames[0].shape[-2:]
     levels = max(1, int(np.log2(min(h, w) / PYRAMID_MIN_SIDE_PX)))
-    fused: list[torch.Tensor] | None = None
+    fused: list[np.ndarray] = []
     for i, frame in enumerate(frames):
-        bands = laplacian_pyramid(frame.float(), levels)
-        weights = gaussian_pyramid(mask_of(i), levels)
-        weighted = [band * weight for band, weight in zip(bands, weights, strict=True)]
-        fused = weighted if fused is None else [f + x for f, x in zip(fused, weighted, strict=True)]
-    assert fused is not None
-    return collapse_pyramid(fused).clamp_min(0.0)
+        current, weight = hwc(frame), mask_of(i)[0, 0].float().numpy()
+        for level in range(levels + 1):
+            if level < levels:
+                smaller, weight_smaller = cv2.pyrDown(current), cv2.pyrDown(weight)
+                band = current - cv2.pyrUp(smaller, dstsize=(current.shape[1], current.shape[0]))
+            else:
+                band = current
+            band *= weight[..., None]
+            if i == 0:
+                fused.append(band)
+            else:
+                fused[level] += band
+            if level < levels:
+                current, weight = smaller, weight_smaller
+    image = fused[-1]
+    for band in reversed(fused[:-1]):
+        image = band + cv2.pyrUp(image, dstsize=(band.shape[1], band.shape[0]))
+    return torch.from_numpy(np.maximum(image, 0.0)).permute(2, 0, 1)[None]
 
 
 def fuse_aligned(
@@ -189,13 +235,18 @@ def fuse_aligned(
     """
     picker = SharpestPicker()
     for frame, coverage in zip(frames, coverages, strict=True):
-        measure = focus_measure(frame.float())
-        picker.add(torch.where(coverage > 0.999, measure, torch.full_like(measure, -1.0)))
-    assert picker.best is not None
+        measure = focus_measure(frame)
+        np.copyto(measure[0, 0].numpy(), np.float32(-1.0), where=coverage[0, 0].numpy() <= 0.999)
+        picker.add(measure)
     factor = size_factor(frames[0])
-    picks = median_filter_index(picker.best, round(CONSISTENCY_PX * factor))
-    # Blurred one-hot masks still sum to 1: the blur is linear and the picks partition the image.
-    image = blend_pyramids(frames, lambda i: gaussian_blur((picks == i).float(), 0.5 * factor))
+    picks = median_filter_index(picker.picks(), round(CONSISTENCY_PX * factor))
+    picks_np = picks[0, 0].numpy()
+
+    def mask_of(i: int) -> torch.Tensor:
+        # Blurred one-hot masks still sum to 1: the blur is linear and the picks partition the image.
+        return torch.from_numpy(_blur((picks_np == i).astype(np.float32), 0.5 * factor))[None, None]
+
+    image = blend_pyramids(frames, mask_of)
     return image, picks, picker.fractional()
 
 
@@ -240,13 +291,13 @@ def align_and_balance(frames: list[torch.Tensor]) -> AlignedStack:
     from refocus_cli.fusion.align import WORK_SIDE_PX, align_stack, grey_for_matching, warp_to_reference
 
     size_hw = (int(frames[0].shape[-2]), int(frames[0].shape[-1]))
-    alignment = align_stack([grey_for_matching(f.float(), WORK_SIDE_PX) for f in frames], size_hw)
+    alignment = align_stack([grey_for_matching(f, WORK_SIDE_PX) for f in frames], size_hw)
     reference = len(frames) // 2
     reference_view = exposure_view(frames[reference], torch.ones_like(frames[reference][:, :1]))  # identity map
     coverages: list[torch.Tensor] = []
     gains = []
     for i in range(len(frames)):
-        warped, coverage = warp_to_reference(frames[i].float(), alignment.to_frame[i])
+        warped, coverage = warp_to_reference(frames[i], alignment.to_frame[i])
         gain = exposure_gains(exposure_view(warped, coverage), reference_view)
         frames[i] = (warped * gain).half()
         coverages.append(coverage)
