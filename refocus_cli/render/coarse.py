@@ -73,40 +73,55 @@ class PooledPlanes:
         return self.content[:, slot], 1.0 - self.nearer_coverage[:, slot]
 
 
-def pool_planes(image: torch.Tensor, plane: torch.Tensor, members: list[int], scale: int) -> PooledPlanes:
+def pool_planes(
+    image: torch.Tensor, plane: torch.Tensor, members: list[int], scale: int, *, plane_count: int | None = None
+) -> PooledPlanes:
     """Area-pool [image, 1] of the member planes at 1/scale resolution, and the coverage of the planes
-    nearer than each, with a few scatters over all pixels (not one pass per plane)."""
+    nearer than each, with a few scatters over all pixels (not one pass per plane).
+
+    Args:
+        image: [N,3,H,W], H and W multiples of `scale`.
+        plane: [N,1,H,W] integer plane of every pixel.
+        members: the planes wanted, ascending.
+        scale: the reduction.
+        plane_count: planes in all (one more than the largest in `plane`); None = found from `plane`.
+    """
     n, _, h, w = image.shape
-    cells = (h // scale) * (w // scale)
-    cell_rows = torch.arange(h, device=image.device) // scale
-    cell_cols = torch.arange(w, device=image.device) // scale
-    cell = (cell_rows[:, None] * (w // scale) + cell_cols[None, :]).view(1, 1, h, w)
-    cell = cell + torch.arange(n, device=image.device).view(n, 1, 1, 1) * (cells * (len(members) + 1))
+    hc, wc = h // scale, w // scale
+    cells = hc * wc
     slots = len(members) + 1
-    # Look-up tables over plane numbers: each plane's slot among the members (len(members), a dump slot, for
-    # other planes), and how many members lie at or before it (the bucket whose cumulative count is "nearer").
-    count = max(members[-1], int(plane.max())) + 1
-    slot_of = torch.full((count,), len(members), dtype=torch.long, device=image.device)
-    slot_of[members] = torch.arange(len(members), device=image.device)
-    bucket_of = torch.zeros(count, dtype=torch.long, device=image.device)
+    device = image.device
+    cell = (torch.arange(h, device=device) // scale)[:, None] * wc + torch.arange(w, device=device)[None] // scale
+    cell = cell.view(1, 1, h, w) + torch.arange(n, device=device).view(n, 1, 1, 1) * (cells * slots)
+    # Look-up tables over plane numbers, already times the cell count: each plane's slot among the members
+    # (len(members), a dump slot, for other planes), and how many members lie at or before it (the bucket whose
+    # cumulative count is "nearer").
+    count = max(members[-1] + 1, plane_count or int(plane.max()) + 1)
+    slot_of = torch.full((count,), len(members), dtype=torch.long, device=device)
+    slot_of[members] = torch.arange(len(members), device=device)
+    bucket_of = torch.zeros(count, dtype=torch.long, device=device)
     bucket_of[members] = 1
     bucket_of = bucket_of.cumsum(0)
-    key = (lut_gather(slot_of, plane) * cells + cell).flatten()
+    key = (lut_gather(slot_of * cells, plane) + cell).flatten()
     size = n * slots * cells
+    area = 1.0 / scale**2
     if image.requires_grad:
         values = torch.cat((image, torch.ones_like(image[:, :1])), dim=1).permute(0, 2, 3, 1).reshape(-1, 4)
         sums = values.new_zeros(size, 4).index_add(0, key, values).view(n, slots, cells, 4).permute(0, 1, 3, 2)
+        content = sums[:, :-1].reshape(n, len(members), 4, hc, wc) * area
     else:  # bincount is several times faster than index_add on the CPU, but has no gradient
-        channels = [
-            torch.bincount(key, weights=image[:, c].flatten(), minlength=size).to(image.dtype) for c in range(3)
-        ]
-        channels.append(torch.bincount(key, minlength=size).to(image.dtype))
-        sums = torch.stack(channels, dim=1).view(n, slots, cells, 4).permute(0, 1, 3, 2)
-    content = sums[:, :-1].reshape(n, len(members), 4, h // scale, w // scale) / scale**2
+        pooled = image.new_empty(n, slots, 4, cells)
+        for c in range(4):
+            weights = image[:, c].flatten() if c < 3 else None
+            torch.mul(
+                torch.bincount(key, weights=weights, minlength=size).view(n, slots, cells), area, out=pooled[:, :, c]
+            )
+        content = pooled[:, :-1].view(n, len(members), 4, hc, wc)
     # Coverage nearer than member k: the pixels whose plane is below it, i.e. at most k members at or below.
-    counts = torch.bincount((lut_gather(bucket_of, plane) * cells + cell).flatten(), minlength=size)
-    nearer = counts.view(n, slots, cells).cumsum(dim=1)[:, :-1].to(image.dtype) / scale**2
-    return PooledPlanes(members, content, nearer.view(n, len(members), 1, h // scale, w // scale).clamp(0, 1))
+    counts = torch.bincount((lut_gather(bucket_of * cells, plane) + cell).flatten(), minlength=size)
+    nearer = image.new_empty(n, len(members), cells)
+    torch.mul(counts.view(n, slots, cells).cumsum(dim=1)[:, :-1], area, out=nearer)
+    return PooledPlanes(members, content, nearer.view(n, len(members), 1, hc, wc).clamp_(0, 1))
 
 
 def lut_gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -116,7 +116,10 @@ def render_window(
     image = F.pad(image, (margin, margin + pad_w, margin, margin + pad_h), mode="replicate")
     index = F.pad(index, (margin, margin + pad_w, margin, margin + pad_h), mode="replicate")
     plane = torch.floor(index.detach()).clamp(max=len(plans) - 1).long()
-    pooled = {f: pool_planes(image, plane, _pooled_members(plans, f), f) for f in _pooled_scales(plans)}
+    pooled = {
+        f: pool_planes(image, plane, _pooled_members(plans, f), f, plane_count=len(plans))
+        for f in _pooled_scales(plans)
+    }
     blocks = BlockRanges.of(plane.float())
     gather_pad = max([block_halo(p) for p in plans if p.scale == 1], default=0)
     padded_colour_index = F.pad(torch.cat((image, index), dim=1), [gather_pad] * 4, mode="replicate")
