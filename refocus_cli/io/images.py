@@ -45,7 +45,7 @@ from refocus_cli.io.image_writer import png16_bytes as png16_bytes
 from refocus_cli.io.image_writer import tiff_bytes as tiff_bytes
 from refocus_cli.io.image_writer import write_codes as write_codes
 from refocus_cli.io.image_writer import write_image as write_image
-from refocus_cli.io.srgb_tables import codes_to_linear
+from refocus_cli.io.srgb_tables import codes_to_linear as pixels_to_linear  # [H,W,3] codes -> [1,3,H,W] linear
 
 logging.getLogger("PIL").addHandler(logging.NullHandler())
 # Pillow logs what it refuses in a malformed file (`logger.error`) before raising; without a handler Python would
@@ -269,12 +269,6 @@ def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
         8: lambda a: np.rot90(a, 1),
     }.get(orientation, lambda a: a)(pixels)
     return np.ascontiguousarray(turned)
-
-
-def pixels_to_linear(pixels: np.ndarray, bit_depth: int) -> torch.Tensor:
-    """[H,W,3] integer sRGB samples -> [1,3,H,W] float32 linear light, by table look-up (the same values as
-    `srgb_to_linear(code / (2**bit_depth - 1))`, several times faster than computing them per pixel)."""
-    return codes_to_linear(pixels, bit_depth)
 
 
 def _exif_for_output(img: Image.Image) -> bytes | None:

@@ -55,7 +55,7 @@ def linear_to_codes(linear: torch.Tensor, bit_depth: int) -> np.ndarray:
 
 @functools.cache
 def _linear_table_np(bit_depth: int) -> np.ndarray:
-    """[2**bit_depth] float32 linear light of every code (the table `pixels_to_linear` gathers from)."""
+    """[2**bit_depth] float32 linear light of every code (the table `codes_to_linear` gathers from)."""
     codes = torch.arange(2**bit_depth, dtype=torch.float32) / float(2**bit_depth - 1)
     return srgb_to_linear(codes).numpy()
 

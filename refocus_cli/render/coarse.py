@@ -102,7 +102,7 @@ def pool_planes(
     bucket_of = torch.zeros(count, dtype=torch.long, device=device)
     bucket_of[members] = 1
     bucket_of = bucket_of.cumsum(0)
-    key = (lut_gather(slot_of * cells, plane) + cell).flatten()
+    key = ((slot_of * cells)[plane] + cell).flatten()
     size = n * slots * cells
     area = 1.0 / scale**2
     if image.requires_grad:
@@ -118,12 +118,7 @@ def pool_planes(
             )
         content = pooled[:, :-1].view(n, len(members), 4, hc, wc)
     # Coverage nearer than member k: the pixels whose plane is below it, i.e. at most k members at or below.
-    counts = torch.bincount((lut_gather(bucket_of * cells, plane) + cell).flatten(), minlength=size)
+    counts = torch.bincount(((bucket_of * cells)[plane] + cell).flatten(), minlength=size)
     nearer = image.new_empty(n, len(members), cells)
     torch.mul(counts.view(n, slots, cells).cumsum(dim=1)[:, :-1], area, out=nearer)
     return PooledPlanes(members, content, nearer.view(n, len(members), 1, hc, wc).clamp_(0, 1))
-
-
-def lut_gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """table[index] for an integer tensor `index` of any shape (a look-up, cheaper than a search)."""
-    return table[index]
