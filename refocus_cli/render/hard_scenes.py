@@ -18,6 +18,13 @@ import torch.nn.functional as F
 
 from refocus_cli.render.scenes import Layer, LayeredScene, _shape_mask, _texture
 
+WIRE_WIDTH_PX = (0.6, 2.0)
+LIGHT_GAIN = (3.0, 10.0)
+GRATING_CONTRAST = (0.1, 0.35)
+MAX_KINDS = 2
+TWIG_SEGMENTS = 400
+GRATING_PERIOD_PX = (2.0, 4.0)
+
 
 def _segments_alpha(h: int, w: int, segments: list[tuple[float, float, float, float, float]]) -> torch.Tensor:
     """[1,1,H,W] antialiased union of line segments (x0, y0, x1, y1, width px), each drawn in its own box."""
@@ -44,14 +51,14 @@ def _uniform(generator: torch.Generator, low: float, high: float) -> float:
 
 
 def _wires(h: int, w: int, generator: torch.Generator) -> list[tuple[float, float, float, float, float]]:
-    """2-4 straight wires across the whole frame, 0.6-2 px wide."""
+    """2-4 straight wires across the whole frame, `WIRE_WIDTH_PX` wide."""
     wires = []
     for _ in range(int(torch.randint(2, 5, (1,), generator=generator))):
         angle = _uniform(generator, 0.0, math.pi)
         cx, cy = _uniform(generator, 0, w), _uniform(generator, 0, h)
         half = 2 * max(h, w)
         dx, dy = math.cos(angle) * half, math.sin(angle) * half
-        wires.append((cx - dx, cy - dy, cx + dx, cy + dy, _uniform(generator, 0.6, 2.0)))
+        wires.append((cx - dx, cy - dy, cx + dx, cy + dy, _uniform(generator, *WIRE_WIDTH_PX)))
     return wires
 
 
@@ -59,7 +66,7 @@ def _twigs(h: int, w: int, generator: torch.Generator) -> list[tuple[float, floa
     """A branching random walk from a frame edge: steps of 3-8 px, forks thinner than their parent."""
     segments: list[tuple[float, float, float, float, float]] = []
     stack = [(_uniform(generator, 0, w), float(h), -math.pi / 2 + _uniform(generator, -0.4, 0.4), 3.0, 0)]
-    while stack and len(segments) < 400:
+    while stack and len(segments) < TWIG_SEGMENTS:
         x, y, heading, width, depth = stack.pop()
         for _ in range(int(torch.randint(8, 20, (1,), generator=generator))):
             heading += _uniform(generator, -0.35, 0.35)
@@ -95,9 +102,9 @@ def _fine_texture(h: int, w: int, generator: torch.Generator) -> torch.Tensor:
     colour = _texture(h, w, generator)
     ys = torch.arange(h, dtype=torch.float32).view(1, 1, h, 1)
     xs = torch.arange(w, dtype=torch.float32).view(1, 1, 1, w)
-    angle, period = _uniform(generator, 0, math.pi), _uniform(generator, 2.0, 4.0)
+    angle, period = _uniform(generator, 0, math.pi), _uniform(generator, *GRATING_PERIOD_PX)
     grating = torch.sin(2 * math.pi * (xs * math.cos(angle) + ys * math.sin(angle)) / period)
-    return (colour * (1 + _uniform(generator, 0.1, 0.35) * grating)).clamp_min(0.0)
+    return (colour * (1 + _uniform(generator, *GRATING_CONTRAST) * grating)).clamp_min(0.0)
 
 
 def _lights_behind_edges(
@@ -114,7 +121,7 @@ def _lights_behind_edges(
     for pick in torch.randint(0, places.numel(), (count,), generator=generator).tolist():
         y, x = divmod(int(places[pick]), w)
         y, x = min(y, h - 2), min(x, w - 2)
-        gain = _uniform(generator, 3.0, 10.0)
+        gain = _uniform(generator, *LIGHT_GAIN)
         colour[0, :, y : y + 2, x : x + 2] = ((0.6 + 0.4 * torch.rand(3, generator=generator)) * gain).view(3, 1, 1)
         alpha[0, :, y : y + 2, x : x + 2] = 1.0
     return colour, alpha
@@ -152,7 +159,7 @@ def random_hard_scene(
     nearer_alpha = torch.zeros(1, 1, h, w)
     for disparity in disparities:
         shape = _shape_mask(h, w, generator)
-        kinds = torch.randperm(3, generator=generator)[: int(torch.randint(1, 3, (1,), generator=generator))]
+        kinds = torch.randperm(3, generator=generator)[: int(torch.randint(1, MAX_KINDS + 1, (1,), generator=generator))]
         segments = [s for k in kinds.tolist() for s in makers[k](h, w, generator)]
         alpha = torch.maximum(shape, _segments_alpha(h, w, segments))
         colour = _fine_texture(h, w, generator)
