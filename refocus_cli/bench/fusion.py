@@ -24,19 +24,46 @@ if TYPE_CHECKING:
 BORDER_PX = 8
 
 
+HARD_BREATHING = (0.005, 0.02)
+"""Magnification change from the first frame to the last of a hard stack (focus breathing)."""
+HARD_DRIFT_PX = 0.9
+"""Largest shift of a hard stack's frame (sub-pixel drift)."""
+HARD_FLICKER = 0.04
+"""Largest exposure change of a hard stack's frame (flicker)."""
+EDGE_BAND_PX = 3
+"""Half width of the depth-edge band the edge PSNR is taken in (a band 6 px wide)."""
+
+
 def synthetic_stack(
-    seed: int, index: int, size_hw: tuple[int, int], blur_k_px: float, samples: int | None
+    seed: int, index: int, size_hw: tuple[int, int], blur_k_px: float, samples: int | None, *, hard: bool = False
 ) -> SyntheticStack:
-    """Stack `index` of `seed`: frames of `size_hw` (the scene is made at twice that), K in frame pixels."""
+    """Stack `index` of `seed`: frames of `size_hw` (the scene is made at twice that), K in frame pixels.
+
+    `hard`: a `render.hard_scenes` scene (5-9 layers, so 5-9 frames) captured with focus breathing of 0.5-2%
+    over the stack, sub-pixel drift and exposure flicker; otherwise a `random_layered_scene` with 0.2-0.4%
+    of breathing a frame, shifts up to 1.5 px and 6% exposure changes.
+    """
     import torch
 
+    from refocus_cli.render.hard_scenes import random_hard_scene
     from refocus_cli.render.scenes import random_layered_scene
     from refocus_cli.render.synthetic_stacks import synthetic_focal_stack
 
     h, w = size_hw
     generator = torch.Generator().manual_seed(seed + index)
-    scene = random_layered_scene((2 * h, 2 * w), generator=generator, lights_per_layer=3)
-    return synthetic_focal_stack(scene, blur_k_px, generator=generator, samples=samples)
+    if not hard:
+        scene = random_layered_scene((2 * h, 2 * w), generator=generator, lights_per_layer=3)
+        return synthetic_focal_stack(scene, blur_k_px, generator=generator, samples=samples)
+    scene = random_hard_scene((2 * h, 2 * w), generator=generator, pixel_scale=2)
+    return synthetic_focal_stack(
+        scene,
+        blur_k_px,
+        generator=generator,
+        breathing=HARD_BREATHING,
+        max_shift_px=HARD_DRIFT_PX,
+        max_gain_change=HARD_FLICKER,
+        samples=samples,
+    )
 
 
 def true_alignment(stack: SyntheticStack) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

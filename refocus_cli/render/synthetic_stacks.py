@@ -63,6 +63,7 @@ def synthetic_focal_stack(
     *,
     generator: torch.Generator,
     max_scale_step: float = 0.004,
+    breathing: tuple[float, float] | None = None,
     max_shift_px: float = 1.5,
     max_gain_change: float = 0.06,
     supersample: int = 2,
@@ -70,15 +71,20 @@ def synthetic_focal_stack(
 ) -> SyntheticStack:
     """Render one frame focused on each layer of the scene, nearest first, and disturb each frame.
 
-    Magnification grows by up to `max_scale_step` per frame away from the middle one (focus breathing),
-    shifts are random up to `max_shift_px`, exposure gains random within 1 +- `max_gain_change`. The scene is
-    at `supersample` times the frame size; `blur_k_px` and shifts are in frame pixels. `samples` caps the
+    Magnification grows by up to `max_scale_step` per frame away from the middle one (focus breathing), or,
+    with `breathing` = (low, high), by a total drawn in that range from the first frame to the last; shifts are
+    random up to `max_shift_px`, exposure gains random within 1 +- `max_gain_change`. The scene is at
+    `supersample` times the frame size; `blur_k_px` and shifts are in frame pixels. `samples` caps the
     reference renderer's aperture samples (fewer is faster and leaves noise only in the blurred parts).
     """
     ss = supersample
     focus = sorted((layer.disparity for layer in scene.layers), reverse=True)
     middle = len(focus) // 2
-    step = max_scale_step * float(torch.rand((), generator=generator) * 0.5 + 0.5)
+    if breathing is None:
+        step = max_scale_step * float(torch.rand((), generator=generator) * 0.5 + 0.5)
+    else:
+        total = breathing[0] + (breathing[1] - breathing[0]) * float(torch.rand((), generator=generator))
+        step = total / max(1, len(focus) - 1)
     scales, shifts, gains, rendered = [], [], [], []
     for i, d in enumerate(focus):
         scale = 1.0 + step * (middle - i)
@@ -103,14 +109,36 @@ def synthetic_focal_stack(
     )
 
 
+def depth_edge_band(disparity: torch.Tensor, blur_k_px: float, radius_px: int) -> torch.Tensor:
+    """[1,1,H,W] bool: pixels within `radius_px` of a depth edge, a jump in `disparity` [1,1,H,W] that changes
+    the blur by at least a pixel (K * |delta d| >= 1): a band 2 * radius_px wide along each edge.
+
+    >>> d = torch.zeros(1, 1, 1, 12); d[..., 6:] = 0.5
+    >>> depth_edge_band(d, 4.0, 2)[0, 0, 0].int().tolist()
+    [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0]
+    """
+    size = 2 * radius_px + 1  # a pixel centre within radius_px of the edge between two pixels sees both
+    padded = F.pad(disparity, (radius_px,) * 4, mode="replicate")
+    spread = F.max_pool2d(padded, size, 1) + F.max_pool2d(-padded, size, 1)
+    return spread * blur_k_px >= 1.0
+
+
 def depth_order_accuracy(
-    disparity: torch.Tensor, stack: SyntheticStack, blur_k_px: float, *, edge_px: int = 4, border_px: int = 8
+    disparity: torch.Tensor,
+    stack: SyntheticStack,
+    blur_k_px: float,
+    *,
+    edge_px: int = 4,
+    border_px: int = 8,
+    near_edges: bool = False,
 ) -> float:
-    """Share of pixels at least `edge_px` from a depth discontinuity (and `border_px` from the frame's edge)
-    whose depth from focus, rounded to a frame, is the frame focused on their layer.
+    """Share of pixels at least `edge_px` from a depth discontinuity (or, with `near_edges`, within `edge_px`
+    of a depth edge that changes the blur by a pixel or more) and `border_px` from the frame's edge whose
+    depth from focus, rounded to a frame, is the frame focused on their layer.
 
     `disparity` is depth from focus [1,1,H,W] (frame 0 = 1, the last frame = 0). Frames focused on planes less
     than one pixel of blur apart (K * |d_i - d_j| < 1) cannot be told apart by focus and count as one frame.
+    Pixels whose truth is a mix of layers (the area-averaged edges of the truth) count by their nearest frame.
     """
     focus = stack.focus_disparities
     count = len(focus)
@@ -122,9 +150,12 @@ def depth_order_accuracy(
     estimated = groups[((1.0 - disparity) * (count - 1)).round().long().clamp(0, count - 1)]
     nearest = (stack.disparity - torch.tensor(focus).view(-1, 1, 1, 1)).abs().argmin(dim=0, keepdim=True)[0]
     true = groups[nearest]
-    spread = F.max_pool2d(stack.disparity, 2 * edge_px + 1, 1, edge_px) + F.max_pool2d(
-        -stack.disparity, 2 * edge_px + 1, 1, edge_px
-    )
     inner = (slice(None), slice(None), slice(border_px, -border_px), slice(border_px, -border_px))
-    away = (spread < 1e-6)[inner]
-    return float((estimated == true)[inner][away].float().mean())
+    if near_edges:
+        chosen = depth_edge_band(stack.disparity, blur_k_px, edge_px)[inner]
+    else:
+        spread = F.max_pool2d(stack.disparity, 2 * edge_px + 1, 1, edge_px) + F.max_pool2d(
+            -stack.disparity, 2 * edge_px + 1, 1, edge_px
+        )
+        chosen = (spread < 1e-6)[inner]
+    return float((estimated == true)[inner][chosen].float().mean())
