@@ -30,7 +30,7 @@ from refocus_cli.filters import gaussian_blur
 from refocus_cli.io.images import read_image
 from refocus_cli.render.stacking import blend_stack
 from refocus_cli.render.synthetic_stacks import similarity_warp
-from refocus_cli.simulate.capture import BREATHING, MAX_DRIFT_PX, MAX_FLICKER
+from refocus_cli.simulate.capture import BREATHING, MAX_DRIFT_PX, MAX_FLICKER, FrameCapture, draw_captures
 from refocus_cli.simulate.settings import SimulationSettings, settings_from_record
 from refocus_cli.simulate.sources import assign_splits, find_photos, plan_scenes, split_counts
 
@@ -230,6 +230,16 @@ def test_camera_captured_frames_are_recorded_within_range(hard_camera: Path) -> 
         assert BREATHING[0] <= scales[0] - scales[-1] <= BREATHING[1]
         assert all(0 <= np.hypot(*f["capture_shift_xy"]) < MAX_DRIFT_PX for f in frames)
         assert all(abs(f["capture_gain"] - 1) <= MAX_FLICKER for f in frames)
+
+
+@pytest.mark.parametrize("frames", [2, 4, 9])
+def test_camera_captures_of_any_stack_length_keep_their_ranges(frames: int) -> None:
+    for seed in range(20):
+        captures = draw_captures(frames, torch.Generator().manual_seed(seed))
+        scales = [capture.scale for capture in captures]
+        assert captures[frames // 2] == FrameCapture() and all(a > b for a, b in pairwise(scales))
+        assert BREATHING[0] <= scales[0] - scales[-1] <= BREATHING[1]
+        assert all(np.hypot(*c.shift_xy) < MAX_DRIFT_PX and abs(c.gain - 1) <= MAX_FLICKER for c in captures)
 
 
 def test_camera_frames_undo_to_the_ideal_ones_and_the_truth_is_untouched(
