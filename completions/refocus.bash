@@ -106,11 +106,13 @@ _refocus() {
         --source) return;;
         --count) return;;
         --seed) return;;
+        --scenes) COMPREPLY=($(compgen -W "layered hard" -- "$cur")); return;;
+        --stacks) COMPREPLY=($(compgen -W "ideal camera" -- "$cur")); return;;
         --workers) return;;
         --ray) return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--source --out --count --seed --config --resume --workers --ray --device --json --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--source --out --count --seed --scenes --stacks --config --resume --workers --ray --device --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     stack)
         case "$prev" in

@@ -125,6 +125,8 @@ complete -c refocus -n '__fish_seen_subcommand_from simulate' -l source -x -d 'p
 complete -c refocus -n '__fish_seen_subcommand_from simulate' -l out -r -F -d 'The dataset folder to make'
 complete -c refocus -n '__fish_seen_subcommand_from simulate' -l count -x -d 'Source/target pairs to make, between 1 and 1e+06'
 complete -c refocus -n '__fish_seen_subcommand_from simulate' -l seed -x -d 'Decides every random choice'
+complete -c refocus -n '__fish_seen_subcommand_from simulate' -l scenes -x -a 'layered hard' -d 'Procedural scenes: layered, or hard (5-9 overlapping layers, thin wires and strokes, fine texture, lights behind edges)'
+complete -c refocus -n '__fish_seen_subcommand_from simulate' -l stacks -x -a 'ideal camera' -d 'Stacking groups as ideal frames, or as a camera captures them (focus breathing, sub-pixel drift, exposure flicker; recorded per frame)'
 complete -c refocus -n '__fish_seen_subcommand_from simulate' -l config -r -F -d 'TOML file of distributions and sizes (see the README); unset keys keep their defaults'
 complete -c refocus -n '__fish_seen_subcommand_from simulate' -l resume -d 'Finish a dataset a stopped run began (same options)'
 complete -c refocus -n '__fish_seen_subcommand_from simulate' -l workers -x -d 'Local worker processes, between 1 and 64 (default: the cores)'

@@ -56,6 +56,22 @@ class OutputFormat(Mode):
     webp = "webp"
 
 
+class SceneKind(Mode):
+    """`refocus simulate`'s procedural scenes: `layered` (textured shapes over a background) or `hard` (5-9
+    overlapping layers with thin wires, twigs and text strokes, fine textures and lights behind edges)."""
+
+    layered = "layered"
+    hard = "hard"
+
+
+class StackCapture(Mode):
+    """How `refocus simulate` captures a stacking group: `ideal` frames in one pixel grid, or as a `camera` does,
+    with focus breathing, sub-pixel drift and exposure flicker."""
+
+    ideal = "ideal"
+    camera = "camera"
+
+
 class DepthSource(Mode):
     """Where depth comes from: `auto` tries a depth file, depth embedded in the photo, the learned model, the
     photo's own defocus and the two-plane approximation in that order; the others force one."""

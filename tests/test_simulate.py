@@ -7,24 +7,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from typer.testing import CliRunner
 
 from refocus_cli.cli import app
+from refocus_cli.filters import gaussian_blur
 from refocus_cli.io.images import read_image
 from refocus_cli.render.stacking import blend_stack
+from refocus_cli.render.synthetic_stacks import similarity_warp
+from refocus_cli.simulate.capture import BREATHING, MAX_DRIFT_PX, MAX_FLICKER, FrameCapture, draw_captures
 from refocus_cli.simulate.settings import SimulationSettings, settings_from_record
 from refocus_cli.simulate.sources import assign_splits, find_photos, plan_scenes, split_counts
 
@@ -66,6 +72,17 @@ def dataset(tmp_path_factory: pytest.TempPathFactory, settings_file: Path) -> Pa
     code, stdout, stderr = invoke(*simulate_args(out, settings_file, "--workers", "1", "--json"))
     assert code == 0, stderr
     assert json.loads(stdout)["pairs"] == 6
+    return out
+
+
+@pytest.fixture(scope="module")
+def hard_camera(tmp_path_factory: pytest.TempPathFactory, settings_file: Path) -> Path:
+    """Hard scenes whose stacking groups a camera captured (4 pairs, 2 scenes)."""
+    out = tmp_path_factory.mktemp("datasets") / "hard-camera"
+    code, _, err = invoke(
+        *simulate_args(out, settings_file, "--scenes", "hard", "--stacks", "camera", "-q", "--workers", "1", count=4)
+    )
+    assert code == 0, err
     return out
 
 
@@ -163,6 +180,92 @@ def test_stacking_group_masks_and_composite(dataset: Path) -> None:
     focus = np.array([frame["focus_disparity"] for frame in stack["frames"]])
     nearest = np.abs(disparity[None] - focus[:, None, None]).argmin(axis=0)
     assert (masks.argmax(axis=0) == nearest).mean() > 0.99
+
+
+# ------------------------------------------------------------------------ hard scenes and camera-captured stacks
+
+
+def test_hard_scenes_have_5_to_9_layers_and_say_so(hard_camera: Path) -> None:
+    rows = rows_of(hard_camera)
+    assert {row["source"]["scene_kind"] for row in rows} == {"hard"}
+    assert all(5 <= len(row["source"]["layers"]) <= 9 for row in rows)
+    scene = json.loads((hard_camera / "dataset.json").read_text())["settings"]["scene"]
+    assert (scene["kind"], scene["min_layers"], scene["max_layers"]) == ("hard", 5, 9)
+
+
+def test_hard_scenes_take_the_layer_counts_they_are_given(tmp_path: Path) -> None:
+    settings = tmp_path / "hard.toml"
+    settings.write_text(SMALL.replace("[scene]", '[scene]\nkind = "hard"\nmin_layers = 2\nmax_layers = 3'))
+    out = tmp_path / "out"
+    assert invoke(*simulate_args(out, settings, "--quiet", "--workers", "1", count=4))[0] == 0
+    assert all(2 <= len(row["source"]["layers"]) <= 3 for row in rows_of(out))
+
+
+def test_the_defaults_are_the_ideal_layered_dataset_byte_for_byte(
+    dataset: Path, settings_file: Path, tmp_path: Path
+) -> None:
+    explicit = tmp_path / "explicit"
+    assert (
+        invoke(
+            *simulate_args(explicit, settings_file, "--scenes", "layered", "--stacks", "ideal", "-q", "--workers", "1")
+        )[0]
+        == 0
+    )
+    assert tree(explicit) == tree(dataset)
+    rows = rows_of(dataset)
+    assert not any("scene_kind" in row["source"] or "capture" in row for row in rows)
+    assert not any(
+        key.startswith("capture") for row in rows if row["kind"] == "stack" for f in row["frames"] for key in f
+    )
+
+
+def test_camera_captured_frames_are_recorded_within_range(hard_camera: Path) -> None:
+    for row in (row for row in rows_of(hard_camera) if row["kind"] == "stack"):
+        frames = row["frames"]
+        scales = [f["capture_scale"] for f in frames]
+        middle = frames[len(frames) // 2]
+        assert row["capture"] == "camera"
+        assert (middle["capture_scale"], middle["capture_shift_xy"], middle["capture_gain"]) == (1.0, [0.0, 0.0], 1.0)
+        assert all(a > b for a, b in pairwise(scales))  # breathing grows towards near focus
+        assert BREATHING[0] <= scales[0] - scales[-1] <= BREATHING[1]
+        assert all(0 <= np.hypot(*f["capture_shift_xy"]) < MAX_DRIFT_PX for f in frames)
+        assert all(abs(f["capture_gain"] - 1) <= MAX_FLICKER for f in frames)
+
+
+@pytest.mark.parametrize("frames", [2, 4, 9])
+def test_camera_captures_of_any_stack_length_keep_their_ranges(frames: int) -> None:
+    for seed in range(20):
+        captures = draw_captures(frames, torch.Generator().manual_seed(seed))
+        scales = [capture.scale for capture in captures]
+        assert captures[frames // 2] == FrameCapture() and all(a > b for a, b in pairwise(scales))
+        assert BREATHING[0] <= scales[0] - scales[-1] <= BREATHING[1]
+        assert all(np.hypot(*c.shift_xy) < MAX_DRIFT_PX and abs(c.gain - 1) <= MAX_FLICKER for c in captures)
+
+
+def test_camera_frames_undo_to_the_ideal_ones_and_the_truth_is_untouched(
+    hard_camera: Path, settings_file: Path, tmp_path: Path
+) -> None:
+    ideal = tmp_path / "ideal"
+    assert invoke(*simulate_args(ideal, settings_file, "--scenes", "hard", "-q", "--workers", "1", count=4))[0] == 0
+    frame_files = {f["image"] for row in rows_of(hard_camera) if row["kind"] == "stack" for f in row["frames"]}
+    ours, theirs = tree(hard_camera), tree(ideal)
+    differing = {name for name in ours if ours[name] != theirs[name]}
+    assert differing - frame_files <= {"dataset.json", "manifest.jsonl"} | {n for n in ours if n.endswith("scene.json")}
+    assert len(differing & frame_files) == 4  # the middle frame of each group is the ideal one
+    for row in (row for row in rows_of(hard_camera) if row["kind"] == "stack"):
+        for frame in row["frames"]:
+            captured, wanted = (read_image(folder / frame["image"]).linear for folder in (hard_camera, ideal))
+            scale, (shift_x, shift_y), gain = frame["capture_scale"], frame["capture_shift_xy"], frame["capture_gain"]
+            undone = similarity_warp(captured / gain, 1 / scale, (-shift_x / scale, -shift_y / scale))
+            # Compared away from the border, lights clipped by the PNG and the detail two resamplings lose.
+            clipped = F.max_pool2d(torch.maximum(captured, wanted).amax(1, keepdim=True).ge(0.99).float(), 9, 1, 4)
+            keep = (clipped == 0)[..., 6:-6, 6:-6].expand(1, 3, -1, -1)
+
+            def error(image: torch.Tensor, keep: torch.Tensor = keep, wanted: torch.Tensor = wanted) -> float:
+                smooth = gaussian_blur(image, 1.0) - gaussian_blur(wanted, 1.0)
+                return float(smooth[..., 6:-6, 6:-6][keep].abs().mean())
+
+            assert error(undone) < 0.004 and error(undone) <= 0.3 * error(captured) + 1e-6
 
 
 def test_zero_blur_targets_are_the_all_in_focus_image(tmp_path: Path) -> None:
@@ -343,6 +446,9 @@ def test_photo_folder_with_and_without_depth_and_a_bad_file(tmp_path: Path, sett
         ("[stack]\nframe = 3\n", "unknown key stack.frame"),
         ('[aperture]\nshape = "star"\n', "disc or polygon"),
         ('[blur]\nmode = "thin"\n', "blur.mode must be k or physical"),
+        ('[scene]\nkind = "harder"\n', "scene.kind must be layered or hard, got 'harder'"),
+        ('[scene]\nkind = "hard"\nmin_layers = 1\n', "scene.min_layers must be 2 or more for hard scenes"),
+        ('[stack]\ncapture = "real"\n', "stack.capture must be ideal or camera, got 'real'"),
         ("not toml", "invalid TOML"),
     ],
 )
@@ -366,6 +472,31 @@ def test_bad_settings_give_one_line_naming_the_file_and_key(tmp_path: Path, text
 def test_bad_options_give_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     code, _, err = invoke("simulate", "--out", str(tmp_path / "x"), *args)
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_hard_scenes_with_one_layer_are_refused_before_any_work(tmp_path: Path) -> None:
+    path = tmp_path / "one.toml"
+    path.write_text("[scene]\nmin_layers = 1\n")
+    out = tmp_path / "x"
+    code, _, err = invoke("simulate", "--source", "procedural", "--out", str(out), "--count", "1",
+                          "--config", str(path), "--scenes", "hard")  # fmt: skip
+    assert code == 1 and "min_layers must be 2 or more" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    code, _, err = invoke("simulate", "--source", "procedural", "--out", str(out), "--count", "1", "--stacks", "real")
+    assert code == 2 and "--stacks" in err and "ideal" in err and not out.exists()  # Typer's usage error, as --device
+
+
+def test_a_dataset_made_before_the_scene_kind_and_capture_settings_resumes(
+    dataset: Path, settings_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "old"
+    shutil.copytree(dataset, out)
+    record = json.loads((out / "dataset.json").read_text())
+    del record["settings"]["scene"]["kind"], record["settings"]["stack"]["capture"]
+    (out / "dataset.json").write_text(json.dumps(record, indent=2) + "\n")
+    code, _, err = invoke(*simulate_args(out, settings_file, "--resume", "-q"))
+    assert code == 0, err
+    assert tree(out) == tree(dataset)
 
 
 def test_settings_round_trip_through_their_record() -> None:
@@ -395,3 +526,13 @@ def test_ray_missing_is_one_line_and_leaves_no_folder(tmp_path: Path, monkeypatc
     code, _, err = invoke("simulate", "--source", "procedural", "--out", str(out), "--count", "1", "--ray", "auto")
     assert code == 1 and "pip install 'refocus-cli[ray]'" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_ray_cluster_makes_hard_camera_datasets_as_the_local_path(
+    hard_camera: Path, settings_file: Path, tmp_path: Path, ray_cluster: str
+) -> None:
+    out = tmp_path / "ray-hard"
+    args = simulate_args(out, settings_file, "--scenes", "hard", "--stacks", "camera", "--ray", ray_cluster, count=4)
+    done = subprocess.run([sys.executable, "-m", "refocus_cli.cli", *args, "-q"], capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert tree(out) == tree(hard_camera)

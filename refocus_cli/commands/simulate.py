@@ -15,7 +15,7 @@ from refocus_cli.commands import echo_error
 from refocus_cli.commands.limits import SIMULATE_COUNT, WORKERS, check_ranges, in_help
 from refocus_cli.io.dataset_layout import check_dataset_folder
 from refocus_cli.io.run_paths import RunPaths, check_run_paths
-from refocus_cli.modes import Device
+from refocus_cli.modes import Device, SceneKind, StackCapture
 
 DATA, SCALE, RUNTIME = "Data", "Scale", "Runtime"
 
@@ -35,6 +35,24 @@ def simulate_command(
         int, typer.Option(help=f"Source/target pairs to make{in_help(SIMULATE_COUNT)}.", rich_help_panel=DATA)
     ],
     seed: Annotated[int, typer.Option(help="Decides every random choice.", rich_help_panel=DATA)] = 0,
+    scenes: Annotated[
+        SceneKind | None,
+        typer.Option(
+            help="Procedural scenes: layered, or hard (5-9 overlapping layers, thin wires and strokes, fine "
+            "texture, lights behind edges). Overrides the config's scene.kind (default layered).",
+            rich_help_panel=DATA,
+            show_default=False,
+        ),
+    ] = None,
+    stacks: Annotated[
+        StackCapture | None,
+        typer.Option(
+            help="Stacking groups as ideal frames, or as a camera captures them (focus breathing, sub-pixel "
+            "drift, exposure flicker; recorded per frame). Overrides the config's stack.capture (default ideal).",
+            rich_help_panel=DATA,
+            show_default=False,
+        ),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -87,7 +105,11 @@ def simulate_command(
         out=out,
         count=count,
         seed=seed,
-        settings=load_settings(config),
+        settings=load_settings(
+            config,
+            scene_kind=None if scenes is None else scenes.value,
+            stack_capture=None if stacks is None else stacks.value,
+        ),
         workers=default_workers() if workers is None else workers,
         ray_address=ray,
         resume=resume,

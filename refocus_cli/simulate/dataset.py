@@ -8,9 +8,10 @@
         depth.png               the disparity used (16-bit grey, 65535 = nearest)
         pair-NNN-source.png     a pair's input (absent when the input is the all-in-focus image)
         pair-NNN-target.png     a pair's target
-        stack-NN.png            the stacking group's frames, nearest focus first
+        stack-NN.png            the stacking group's frames, nearest focus first (as a camera captured them with
+                                stack.capture = "camera": each row records their scale, shift and gain)
         stack-mask-NN.png       each frame's in-focus mask (8-bit grey)
-        stack-composite.png     the frames blended by their masks
+        stack-composite.png     the ideal frames blended by their masks
         scene.json              the scene's manifest rows (written last)
 
 Paths in the manifest are relative to DATASET. A scene folder exists only complete: it is written under a
@@ -30,7 +31,7 @@ from refocus_cli.errors import OutputError, SettingsError
 from refocus_cli.io.atomic import atomic_folder, atomic_output
 from refocus_cli.io.dataset_layout import DATASET_RECORD, MANIFEST, SCENES, check_dataset_folder
 from refocus_cli.simulate.scene import SCENE_RECORD, SceneFiles
-from refocus_cli.simulate.settings import SimulationSettings
+from refocus_cli.simulate.settings import SimulationSettings, settings_from_record
 from refocus_cli.simulate.sources import SPLITS, SceneSpec
 
 DATASET_FORMAT = "refocus-simulate/1"
@@ -82,7 +83,7 @@ def prepare_folder(out: Path, record: dict[str, Any], *, resume: bool) -> None:
         except (OSError, ValueError) as exc:
             raise OutputError(existing, f"cannot be read ({exc.__class__.__name__})") from exc
         for key in IDENTITY_KEYS:
-            if old.get(key) != record[key]:
+            if _identity(old, key) != record[key]:
                 raise SettingsError(
                     f"{existing}: this dataset was made with another {key} ({json.dumps(old.get(key))[:80]}); "
                     "--resume finishes a run with the same source, seed, count and settings"
@@ -95,6 +96,18 @@ def prepare_folder(out: Path, record: dict[str, Any], *, resume: bool) -> None:
         raise OutputError(out, f"cannot write ({exc.strerror or exc})") from exc
     _write_text(existing, json.dumps(record, indent=2) + "\n")
     remove_unfinished(out)
+
+
+def _identity(record: dict[str, Any], key: str) -> Any:
+    """An existing dataset.json's value of `key`; its settings read as today's, so that a dataset made before a
+    setting existed (its keys absent: their defaults) resumes."""
+    value = record.get(key)
+    if key != "settings" or not isinstance(value, dict):
+        return value
+    try:
+        return settings_from_record(value, where=DATASET_RECORD).to_record()
+    except SettingsError:
+        return value
 
 
 def remove_unfinished(out: Path) -> None:

@@ -28,10 +28,13 @@ from refocus_cli.aperture import ApertureShape
 from refocus_cli.io.depth_files import read_depth_file
 from refocus_cli.io.images import encode_srgb, png16_bytes, read_image
 from refocus_cli.lens import CameraSettings, signed_coc_px
+from refocus_cli.modes import SceneKind, StackCapture
+from refocus_cli.render.hard_scenes import random_hard_scene
 from refocus_cli.render.layered import render_layered
 from refocus_cli.render.reference import aperture_samples_for, render_reference
 from refocus_cli.render.scenes import LayeredScene, random_layered_scene
 from refocus_cli.render.stacking import blend_stack, in_focus_masks
+from refocus_cli.simulate.capture import capture_frame, draw_captures
 from refocus_cli.simulate.settings import SimulationSettings
 from refocus_cli.simulate.sources import SceneSpec
 
@@ -113,13 +116,17 @@ def _scene_content(
     size_hw = settings.scene.size
     near_far = (1.0 / settings.scene.near_m, 1.0 / settings.scene.far_m)
     if spec.procedural:
-        layered = random_layered_scene(
+        hard = settings.scene.kind == SceneKind.hard
+        make = random_hard_scene if hard else random_layered_scene
+        layered = make(
             size_hw,
             generator=generator,
             min_layers=settings.scene.min_layers,
             max_layers=settings.scene.max_layers,
         )
         source = {"kind": "procedural", "index": spec.index, "layers": [layer.disparity for layer in layered.layers]}
+        if hard:  # absent: layered, as in datasets made before scene.kind
+            source["scene_kind"] = SceneKind.hard.value
         return SceneContent(layered.pinhole_image(), layered.disparity_map(), near_far, source, layered)
     assert spec.image_path is not None
     photo = read_image(Path(spec.image_path))
@@ -278,7 +285,11 @@ def _pair(scene: _Scene, index: int, generator: torch.Generator) -> _Sample:
 
 def _stack(scene: _Scene, generator: torch.Generator) -> _Sample:
     """The stacking group: frames focused over the depth range (nearest first) with one lens and aperture,
-    each frame's in-focus mask, and the frames blended by their masks."""
+    each frame's in-focus mask, and the frames blended by their masks.
+
+    With `stack.capture = "camera"` the frames written are the ideal ones as a camera captures them
+    (`capture.py`; drawn after every render, so the renders are the ideal group's) and the masks and the
+    composite stay the ideal truth."""
     settings = scene.settings
     aperture = _aperture(settings, generator)
     low, high = scene.focus_range
@@ -286,10 +297,12 @@ def _stack(scene: _Scene, generator: torch.Generator) -> _Sample:
     focus = [high - (high - low) * i / (count - 1) for i in range(count)]
     blurs = _blurs(scene, _lens(settings, generator), focus)
     masks = in_focus_masks(scene.content.disparity, torch.tensor(focus), softness=settings.stack.softness)
-    files, frames, records = {}, [], []
+    renders = [_render(scene, d, blur, aperture, generator) for d, blur in zip(focus, blurs, strict=True)]
+    captures = draw_captures(count, generator) if settings.stack.capture == StackCapture.camera else None
+    files, records = {}, []
     for i, (d, blur) in enumerate(zip(focus, blurs, strict=True)):
-        image, samples = _render(scene, d, blur, aperture, generator)
-        frames.append(image)
+        ideal, samples = renders[i]
+        image = ideal if captures is None else capture_frame(ideal, captures[i])
         files[f"stack-{i:02d}.png"] = _png_rgb(image, settings.render.bit_depth)
         files[f"stack-mask-{i:02d}.png"] = _png_grey8(masks[:, i : i + 1])
         records.append(
@@ -299,11 +312,14 @@ def _stack(scene: _Scene, generator: torch.Generator) -> _Sample:
                 "focus_disparity": d,
                 **blur.to_record(),
                 "aperture_samples": samples,
+                **({} if captures is None else captures[i].to_record()),
             }
         )
-    composite = blend_stack(torch.cat(frames).unsqueeze(0), masks)
+    composite = blend_stack(torch.cat([ideal for ideal, _ in renders]).unsqueeze(0), masks)
     files["stack-composite.png"] = _png_rgb(composite, settings.render.bit_depth)
     row = {"kind": "stack", "id": f"{scene.spec.scene_id}/stack", **_common(scene, aperture), "frames": records}
+    if captures is not None:
+        row["capture"] = StackCapture.camera.value
     return _Sample(
         files, row | {"composite": f"{scene.folder}/stack-composite.png", "mask_softness": settings.stack.softness}
     )

@@ -15,6 +15,7 @@ from typing import Any
 from refocus_cli.aperture import MAX_BLADES
 from refocus_cli.config import read_toml
 from refocus_cli.errors import SettingsError
+from refocus_cli.modes import SceneKind, StackCapture
 from refocus_cli.simulate.distributions import (
     Choice,
     Distribution,
@@ -26,6 +27,11 @@ from refocus_cli.simulate.distributions import (
 )
 
 APERTURE_SHAPES = ("disc", "polygon")
+SCENE_KINDS = tuple(kind.value for kind in SceneKind)
+STACK_CAPTURES = tuple(capture.value for capture in StackCapture)
+HARD_LAYERS = (5, 9)
+"""scene.min_layers and scene.max_layers of hard scenes when the settings leave them unset (the background
+counted: `random_hard_scene`'s count; a layered scene's count is of the layers over its background)."""
 BLUR_MODES = ("k", "physical")
 DEFAULT_K = Uniform(2.0, 24.0)
 DEFAULT_FNUMBER = LogUniform(1.4, 16.0)
@@ -41,6 +47,7 @@ MAX_SCENE_SIDE_PX = 4096
 @dataclass(frozen=True)
 class SceneSettings:
     size: tuple[int, int] = (512, 512)
+    kind: str = SceneKind.layered.value
     min_layers: int = 3
     max_layers: int = 7
     near_m: float = 0.5
@@ -79,6 +86,7 @@ class ApertureSettings:
 class StackSettings:
     frames: int = 5
     softness: float = 0.0
+    capture: str = StackCapture.ideal.value
 
 
 @dataclass(frozen=True)
@@ -130,16 +138,21 @@ def _record_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def load_settings(path: Path | None) -> SimulationSettings:
-    """The defaults, changed by the TOML file at `path` when given.
+def load_settings(
+    path: Path | None, *, scene_kind: str | None = None, stack_capture: str | None = None
+) -> SimulationSettings:
+    """The defaults, changed by the TOML file at `path` when given, then by the command line's `--scenes` and
+    `--stacks` (scene.kind and stack.capture; None keeps the file's).
 
     Raises:
         SettingsError: unreadable or invalid TOML, an unknown table or key, a value of the wrong kind or out
             of range, naming the file and the key.
     """
-    if path is None:
-        return SimulationSettings()
-    return settings_from_record(read_toml(path, "the simulation settings"), where=str(path))
+    data = {} if path is None else read_toml(path, "the simulation settings")
+    for table, key, value in (("scene", "kind", scene_kind), ("stack", "capture", stack_capture)):
+        if value is not None and isinstance(data.setdefault(table, {}), dict):
+            data[table] = {**data[table], key: value}
+    return settings_from_record(data, where="the options" if path is None else str(path))
 
 
 def settings_from_record(data: dict[str, Any], *, where: str) -> SimulationSettings:
@@ -152,6 +165,8 @@ def settings_from_record(data: dict[str, Any], *, where: str) -> SimulationSetti
     for name, table in data.items():
         if not isinstance(table, dict):
             raise SettingsError(f"{where}: {name} must be a table")
+        if name == "scene" and table.get("kind") == SceneKind.hard.value:
+            table = {"min_layers": HARD_LAYERS[0], "max_layers": HARD_LAYERS[1], **table}
         built[name] = _section(where, name, table, getattr(defaults, name))
     try:
         return SimulationSettings(**built)
@@ -200,8 +215,12 @@ def _check(settings: SimulationSettings) -> None:
         problems.append(f"scene.size must be at least 16 x 16 pixels, got {list(scene.size)}")
     if max(scene.size) > MAX_SCENE_SIDE_PX:
         problems.append(f"scene.size must be at most {MAX_SCENE_SIDE_PX} pixels a side, got {list(scene.size)}")
+    if scene.kind not in SCENE_KINDS:
+        problems.append(f"scene.kind must be {' or '.join(SCENE_KINDS)}, got {scene.kind!r}")
     if not 1 <= scene.min_layers <= scene.max_layers:
         problems.append("scene.min_layers must be 1 or more and at most scene.max_layers")
+    if scene.kind == SceneKind.hard.value and scene.min_layers < 2:
+        problems.append("scene.min_layers must be 2 or more for hard scenes (their count includes the background)")
     if not 0 < scene.near_m < scene.far_m:
         problems.append("scene.near_m must be positive and below scene.far_m")
     if settings.pairs.per_scene < 1:
@@ -231,6 +250,8 @@ def _check(settings: SimulationSettings) -> None:
         problems.append("stack.frames must be 2 or more")
     if settings.stack.softness < 0:
         problems.append("stack.softness must be 0 or more")
+    if settings.stack.capture not in STACK_CAPTURES:
+        problems.append(f"stack.capture must be {' or '.join(STACK_CAPTURES)}, got {settings.stack.capture!r}")
     shares = settings.split.shares()
     if any(v < 0 for v in shares.values()) or abs(sum(shares.values()) - 1.0) > 1e-6:
         problems.append("split.train, split.validation and split.test must be non-negative and add up to 1")
