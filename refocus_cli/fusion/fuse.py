@@ -3,11 +3,13 @@
 Steps, for frames in focus order (nearest focus first):
 1. align every frame onto the middle one (`align.py`), with its coverage;
 2. balance exposure: a gain per frame and channel, the median ratio to the reference over heavily blurred,
-   well-exposed pixels (blur makes the ratio blind to the frames' different focus);
+   well-exposed pixels (blur makes the ratio blind to the frames' different focus), then all gains scaled so
+   the darkest is 1 (the output takes the brightest frame's exposure);
 3. a focus measure per frame: the squared Laplacian of Gaussian of the luma (gamma-encoded, so dark and bright
    detail count alike), a fine scale and a weighted-down coarse one, averaged locally;
 4. the sharpest frame per pixel, made consistent: a median filter removes isolated picks (the noise that
-   makes halos and speckle at high-contrast edges);
+   makes halos and speckle at high-contrast edges); next to depth edges the picks are decided again by
+   depth consistency (`occlusion.py`), since local contrast there favours the wrong side;
 5. fusion: the frames' Laplacian pyramids blended with the pyramids of their (softened) pick masks, so seams
    between frames vanish at every scale;
 6. depth from focus: the index of the sharpest frame refined to a fraction by a parabola through the focus
@@ -36,7 +38,7 @@ there is none (it reaches further, so left at full weight it would carry a sharp
 blurred region beside it and pick the wrong frame there)."""
 COARSE_SIGMA_PX = 2.0
 """LoG scales from twice this are computed on half-size copies (repeatedly), the same band at less cost."""
-MEASURE_WINDOW_PX = 1.0
+MEASURE_WINDOW_PX = 1.5
 """Sigma of the local average of the focus measure (at 1000 px on the long side)."""
 CONSISTENCY_PX = 5
 """Median filter size for the pick map (at 1000 px on the long side)."""
@@ -44,6 +46,8 @@ EXPOSURE_BLUR_PX = 8.0
 EXPOSURE_MIN_SIGMA_PX = 2.0
 """Exposure is compared on area-averaged copies still blurred by at least this (`exposure_view`)."""
 PYRAMID_MIN_SIDE_PX = 16
+MASK_SOFTNESS_PX = 0.25
+"""Gaussian sigma of the pick masks at the finest level of the blend (at 1000 px on the long side)."""
 
 
 @dataclass(frozen=True)
@@ -227,9 +231,12 @@ def blend_pyramids(frames: list[torch.Tensor], mask_of: Callable[[int], torch.Te
 
 
 def fuse_aligned(
-    frames: list[torch.Tensor], coverages: list[torch.Tensor]
+    frames: list[torch.Tensor], coverages: list[torch.Tensor], *, occlusion_aware: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fuse aligned, exposure-balanced frames [1,3,H,W] (focus order) with their coverages [1,1,H,W].
+
+    `occlusion_aware` redecides the picks next to depth edges by depth consistency (`occlusion.py`); off, it
+    is the plain sharpest-frame fusion of before (kept for the benchmark's side by side).
 
     Returns the fused image [1,3,H,W], the consistent pick map [1,1,H,W] (long) and the fractional index.
     """
@@ -240,14 +247,21 @@ def fuse_aligned(
         picker.add(measure)
     factor = size_factor(frames[0])
     picks = median_filter_index(picker.picks(), round(CONSISTENCY_PX * factor))
+    fractional = picker.fractional()
+    if occlusion_aware and len(frames) > 1:
+        from refocus_cli.fusion.occlusion import EDGE_REACH_PX, edge_consistent_picks
+
+        redecided = edge_consistent_picks(frames, picks, EDGE_REACH_PX * factor)
+        fractional = torch.where(redecided != picks, redecided.float(), fractional)  # the depth follows
+        picks = redecided
     picks_np = picks[0, 0].numpy()
 
     def mask_of(i: int) -> torch.Tensor:
         # Blurred one-hot masks still sum to 1: the blur is linear and the picks partition the image.
-        return torch.from_numpy(_blur((picks_np == i).astype(np.float32), 0.5 * factor))[None, None]
+        return torch.from_numpy(_blur((picks_np == i).astype(np.float32), MASK_SOFTNESS_PX * factor))[None, None]
 
     image = blend_pyramids(frames, mask_of)
-    return image, picks, picker.fractional()
+    return image, picks, fractional
 
 
 def depth_from_focus(fractional: torch.Tensor, picks: torch.Tensor, count: int) -> torch.Tensor:
@@ -301,7 +315,14 @@ def align_and_balance(frames: list[torch.Tensor]) -> AlignedStack:
         gain = exposure_gains(exposure_view(warped, coverage), reference_view)
         frames[i] = (warped * gain).half()
         coverages.append(coverage)
-        gains.append([round(float(g), 5) for g in gain.flatten()])
+        gains.append([float(g) for g in gain.flatten()])
+    # The brightest frame's exposure, so no frame's detail is scaled down (a frame darkened by 3% would lose
+    # 6% of its detail energy, and the fusion would be less sharp than that frame where it is the sharpest).
+    lift = 1.0 / min(min(g) for g in gains)
+    if lift != 1.0:
+        for frame in frames:
+            frame.mul_(lift)
+    gains = [[round(g * lift, 5) for g in frame_gains] for frame_gains in gains]
     return AlignedStack(frames, coverages, alignment.scales, alignment.methods, gains)
 
 

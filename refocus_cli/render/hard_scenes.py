@@ -154,6 +154,7 @@ def random_hard_scene(
     max_layers: int = 9,
     lights_per_layer: int = 1,
     pixel_scale: int = 1,
+    thin_share: float = 1.0,
 ) -> LayeredScene:
     """A random hard scene of 5-9 layers (the background included), nearest first.
 
@@ -165,6 +166,8 @@ def random_hard_scene(
         pixel_scale: the scene's pixels per pixel of the image it stands for: thin structures, gratings and
             lights are drawn this many times larger (a scene made at twice a frame's size and area-averaged
             down to it keeps the frame's feature sizes with pixel_scale 2).
+        thin_share: the chance that a foreground layer carries thin structures (1: every layer does, and no
+            draw is made for it, so scenes made before this option are unchanged).
 
     Returns:
         LayeredScene; the background's disparity is in [0, 0.1], the others stratified over [0.2, 1].
@@ -185,6 +188,8 @@ def random_hard_scene(
         kinds = torch.randperm(3, generator=generator)[
             : int(torch.randint(1, MAX_KINDS + 1, (1,), generator=generator))
         ]
+        if thin_share < 1.0 and float(torch.rand(1, generator=generator)) >= thin_share:
+            kinds = kinds[:0]
         segments = [
             (x0 * pixel_scale, y0 * pixel_scale, x1 * pixel_scale, y1 * pixel_scale, width * pixel_scale)
             for k in kinds.tolist()

@@ -46,8 +46,8 @@ def similarity_warp(image: torch.Tensor, scale: float, shift_xy: tuple[float, fl
     Output pixel p shows input point centre + (p - centre - shift) / scale (bicubic).
     """
     n, _, h, w = image.shape
-    ys = torch.arange(h, dtype=image.dtype)
-    xs = torch.arange(w, dtype=image.dtype)
+    ys = torch.arange(h, dtype=image.dtype, device=image.device)
+    xs = torch.arange(w, dtype=image.dtype, device=image.device)
     cy, cx = (h - 1) / 2, (w - 1) / 2
     src_x = cx + (xs - cx - shift_xy[0]) / scale
     src_y = cy + (ys - cy - shift_xy[1]) / scale
