@@ -54,6 +54,9 @@ def bench_steps(request: BenchRequest, plan: BenchPlan, engines: list[BenchEngin
             steps.append(
                 BenchStep("fidelity", f"renderers, K {k:g}", partial(fidelity_step, f, k, engines, device, seed))
             )
+        for k in f.blurs_k_px:
+            run = partial(fidelity_step, f, k, engines, device, seed, hard=True)
+            steps.append(BenchStep("fidelity", f"renderers, hard scenes, K {k:g}", run))
         for k in f.restore_blurs_k_px:
             steps.append(BenchStep("fidelity", f"restore, K {k:g}", partial(restore_step, f, k, seed)))
         steps.append(BenchStep("fidelity", "focus stacking", partial(fusion_step, f, seed)))

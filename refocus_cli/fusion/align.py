@@ -23,7 +23,7 @@ import torch
 WORK_SIDE_PX = 1024
 COARSEST_SIDE_PX = 24
 """The matching pyramid goes down until its short side would fall below this."""
-SMOOTHING_PX = 3.0
+SMOOTHING_PX = 1.5
 """Gaussian sigma applied to both greys before matching (at the working size)."""
 ITERATIONS = 40
 STEP_TOLERANCE_PX = 1e-3
@@ -148,21 +148,21 @@ def fit_similarity(moving: np.ndarray, fixed: np.ndarray) -> np.ndarray:
     """Params (a, b, tx, ty) of the map from `fixed` pixel coordinates to `moving` ones (`similarity_matrix`),
     fitted coarse to fine on smoothed copies of two [h,w] float32 greys of the same size.
 
-    The finest level fitted is the half-size copy: after smoothing by SMOOTHING_PX the full-size grey holds
-    nothing the half-size one lacks (measured on synthetic stacks: 0.101 px mean error against 0.099 px, at a
-    quarter of the cost).
+    Every level is fitted, the full-size one last: on the hard synthetic stacks (`bench/fusion.py`, sub-pixel
+    drift, fine gratings) stopping at the half-size copy, with 3 px of smoothing, left 0.207 px RMS error per
+    frame against 0.172 px this way (0.5 dB of the fused image's PSNR); on the kinder stacks the two were
+    alike.
     """
     import cv2
 
     levels = [(cv2.GaussianBlur(moving, (0, 0), SMOOTHING_PX), cv2.GaussianBlur(fixed, (0, 0), SMOOTHING_PX))]
     while min(levels[-1][1].shape) // 2 >= COARSEST_SIDE_PX:
         levels.append((cv2.pyrDown(levels[-1][0]), cv2.pyrDown(levels[-1][1])))
-    finest = min(1, len(levels) - 1)
     params = np.zeros(4)
-    for m, f in reversed(levels[finest:]):
+    for m, f in reversed(levels):
         params = _fit_level(m, f, params)
         params[2:] *= 2  # centre-referenced, so only the shift doubles on the next finer level
-    params[2:] /= 2 ** (1 - finest)
+    params[2:] /= 2
     return params
 
 

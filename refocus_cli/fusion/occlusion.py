@@ -128,9 +128,9 @@ def _working_greys(frames: list[torch.Tensor], picks: torch.Tensor) -> tuple[lis
     for frame in frames:
         grey = hwc(luma(frame.float()))[..., 0]
         greys.append(cv2.resize(grey, size, interpolation=cv2.INTER_AREA) if factor > 1 else grey)
-    small = picks[0, 0].numpy().astype(np.uint8)
-    small = cv2.resize(small, size, interpolation=cv2.INTER_NEAREST) if factor > 1 else small
-    return greys, small, factor
+    labels = picks[0, 0].numpy().astype(np.uint8)
+    small = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST) if factor > 1 else labels
+    return greys, np.asarray(small, dtype=np.uint8), factor
 
 
 def edge_consistent_picks(frames: list[torch.Tensor], picks: torch.Tensor, reach_px: float) -> torch.Tensor:
