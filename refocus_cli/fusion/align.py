@@ -148,21 +148,23 @@ def fit_similarity(moving: np.ndarray, fixed: np.ndarray) -> np.ndarray:
     """Params (a, b, tx, ty) of the map from `fixed` pixel coordinates to `moving` ones (`similarity_matrix`),
     fitted coarse to fine on smoothed copies of two [h,w] float32 greys of the same size.
 
-    Every level is fitted, the full-size one last: on the hard synthetic stacks (`bench/fusion.py`, sub-pixel
-    drift, fine gratings) stopping at the half-size copy, with 3 px of smoothing, left 0.207 px RMS error per
-    frame against 0.172 px this way (0.5 dB of the fused image's PSNR); on the kinder stacks the two were
-    alike.
+    The finest level fitted is the half-size copy: after smoothing the full-size grey holds little the half-size
+    one lacks (measured on synthetic stacks: 0.101 px mean error against 0.099 px, at a quarter of the cost).
+    The smoothing (`SMOOTHING_PX`) was 3 px until the hard stacks (`bench/fusion.py`: sub-pixel drift, fine
+    gratings everywhere): 1.5 px raised their fused PSNR after our alignment from 33.20 to 33.82 dB and left
+    the kinder stacks as they were (38.65 and 38.63 dB).
     """
     import cv2
 
     levels = [(cv2.GaussianBlur(moving, (0, 0), SMOOTHING_PX), cv2.GaussianBlur(fixed, (0, 0), SMOOTHING_PX))]
     while min(levels[-1][1].shape) // 2 >= COARSEST_SIDE_PX:
         levels.append((cv2.pyrDown(levels[-1][0]), cv2.pyrDown(levels[-1][1])))
+    finest = min(1, len(levels) - 1)
     params = np.zeros(4)
-    for m, f in reversed(levels):
+    for m, f in reversed(levels[finest:]):
         params = _fit_level(m, f, params)
         params[2:] *= 2  # centre-referenced, so only the shift doubles on the next finer level
-    params[2:] /= 2
+    params[2:] /= 2 ** (1 - finest)
     return params
 
 

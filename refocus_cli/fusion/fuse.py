@@ -3,8 +3,7 @@
 Steps, for frames in focus order (nearest focus first):
 1. align every frame onto the middle one (`align.py`), with its coverage;
 2. balance exposure: a gain per frame and channel, the median ratio to the reference over heavily blurred,
-   well-exposed pixels (blur makes the ratio blind to the frames' different focus), then all gains scaled so
-   the darkest is 1 (the output takes the brightest frame's exposure);
+   well-exposed pixels (blur makes the ratio blind to the frames' different focus);
 3. a focus measure per frame: the squared Laplacian of Gaussian of the luma (gamma-encoded, so dark and bright
    detail count alike), a fine scale and a weighted-down coarse one, averaged locally;
 4. the sharpest frame per pixel, made consistent: a median filter removes isolated picks (the noise that
@@ -315,14 +314,7 @@ def align_and_balance(frames: list[torch.Tensor]) -> AlignedStack:
         gain = exposure_gains(exposure_view(warped, coverage), reference_view)
         frames[i] = (warped * gain).half()
         coverages.append(coverage)
-        gains.append([float(g) for g in gain.flatten()])
-    # The brightest frame's exposure, so no frame's detail is scaled down (a frame darkened by 3% would lose
-    # 6% of its detail energy, and the fusion would be less sharp than that frame where it is the sharpest).
-    lift = 1.0 / min(min(g) for g in gains)
-    if lift != 1.0:
-        for frame in frames:
-            frame.mul_(lift)
-    gains = [[round(g * lift, 5) for g in frame_gains] for frame_gains in gains]
+        gains.append([round(float(g), 5) for g in gain.flatten()])
     return AlignedStack(frames, coverages, alignment.scales, alignment.methods, gains)
 
 
