@@ -56,7 +56,7 @@ def tile_sharpness(linear: torch.Tensor, tile_px: int) -> torch.Tensor:
     import torch.nn.functional as F
 
     from refocus_cli.filters import gaussian_blur, laplacian
-    from refocus_cli.fusion.fuse import luma
+    from refocus_cli.fusion.planes import luma
 
     response = laplacian(gaussian_blur(luma(linear.float()), LOG_SIGMA_PX)) ** 2
     return F.avg_pool2d(response, tile_px)[0, 0]

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from refocus_cli.filters import gaussian_blur, laplacian
+from refocus_cli.fusion.planes import LUMA, hwc, luma
 
-LUMA = (0.2126, 0.7152, 0.0722)
 MEASURE_BANDS = ((1.0, 1.0), (2.0, 0.1))
 """(sigma, weight) of each scale of the Laplacian of Gaussian (sigma at 1000 px on the long side; it grows with
 the image). The fine scale decides wherever there is fine detail; the coarse one, weighted down, decides where
@@ -62,22 +62,9 @@ class FusedStack:
     gains: list[list[float]]
 
 
-def luma(linear: torch.Tensor) -> torch.Tensor:
-    """[N,3,H,W] linear -> [N,1,H,W] gamma-encoded luma: the square root of linear luminance, near sRGB's curve
-    (so dark and bright detail count alike) and several times cheaper to compute."""
-    weights = torch.tensor(LUMA, dtype=linear.dtype, device=linear.device).view(1, 3, 1, 1)
-    return (linear.clamp(0, 1) * weights).sum(dim=1, keepdim=True).sqrt()
-
-
 def size_factor(image: torch.Tensor) -> float:
     """Filter sizes are given for 1000 px on the long side of an image [...,H,W] and scale with it, never below 1."""
     return max(1.0, max(image.shape[-2:]) / 1000.0)
-
-
-def hwc(frame: torch.Tensor) -> np.ndarray:
-    """[1,C,H,W] (any float dtype, on the CPU) -> [H,W,C] float32 array; no copy for a channels-last float32
-    tensor (what `warp_to_reference` returns)."""
-    return np.ascontiguousarray(frame[0].permute(1, 2, 0).float().numpy())
 
 
 def focus_measure(linear: torch.Tensor) -> torch.Tensor:

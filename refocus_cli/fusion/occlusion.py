@@ -29,6 +29,8 @@ import math
 import numpy as np
 import torch
 
+from refocus_cli.fusion.planes import hwc, luma
+
 EDGE_REACH_PX = 2.0
 """How far from a change of pick the two sides are compared (at 1000 px on the long side)."""
 MIN_RELATIVE_SIGMA_PX = 0.5
@@ -119,8 +121,6 @@ def _working_greys(frames: list[torch.Tensor], picks: torch.Tensor) -> tuple[lis
     working pixel."""
     import cv2
 
-    from refocus_cli.fusion.fuse import hwc, luma
-
     h, w = frames[0].shape[-2:]
     factor = max(1.0, max(h, w) / FIT_SIDE_PX)
     size = (max(1, round(w / factor)), max(1, round(h / factor)))
@@ -142,8 +142,6 @@ def edge_consistent_picks(frames: list[torch.Tensor], picks: torch.Tensor, reach
         reach_px: how far from a change of pick pixels are redecided, in frame pixels.
     """
     import cv2
-
-    from refocus_cli.fusion.fuse import hwc
 
     greys, small_picks, factor = _working_greys(frames, picks)
     positions = [s * factor for s in blur_positions(greys, small_picks)]
