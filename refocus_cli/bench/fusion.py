@@ -45,8 +45,8 @@ def synthetic_stack(
 
     `hard`: a `render.hard_scenes` scene (5-9 layers, so 5-9 frames; `HARD_THIN_SHARE` of them with thin
     structures) captured with focus breathing of 0.5-2% over the stack, sub-pixel drift and exposure flicker;
-    otherwise a `random_layered_scene` with 0.2-0.4%
-    of breathing a frame, shifts up to 1.5 px and 6% exposure changes.
+    otherwise a `random_layered_scene` with 0.2-0.4% of breathing a frame, shifts up to 1.5 px and 6% exposure
+    changes.
     """
     import torch
 
@@ -136,43 +136,36 @@ def enfuse_frames(frames: list[torch.Tensor]) -> torch.Tensor | None:
     import tempfile
     from pathlib import Path
 
-    import cv2
-    import numpy as np
-    import torch
-
     from refocus_cli.bench.peers import ENFUSE_OPTIONS
-    from refocus_cli.colour import linear_to_srgb, srgb_to_linear
+    from refocus_cli.io.image_writer import encode_srgb, tiff_bytes
+    from refocus_cli.io.images import read_image
 
     if shutil.which("enfuse") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for i, frame in enumerate(frames):
-            encoded = linear_to_srgb(frame.float().clamp(0, 1))[0].permute(1, 2, 0).numpy()
             path = Path(tmp) / f"frame_{i:02d}.tif"
-            cv2.imwrite(str(path), np.round(encoded[..., ::-1] * 65535).astype(np.uint16))
+            path.write_bytes(tiff_bytes(encode_srgb(frame.float(), 16)))
             paths.append(str(path))
         out = Path(tmp) / "fused.tif"
         done = subprocess.run(["enfuse", *ENFUSE_OPTIONS, f"--output={out}", *paths], capture_output=True, check=False)
-        fused = cv2.imread(str(out), cv2.IMREAD_UNCHANGED) if done.returncode == 0 and out.exists() else None
-    if fused is None:
-        return None
-    codes = np.ascontiguousarray(fused[..., 2::-1], dtype=np.float32) / 65535.0
-    return srgb_to_linear(torch.from_numpy(codes).permute(2, 0, 1)[None])
+        return read_image(out).linear.float() if done.returncode == 0 and out.exists() else None
 
 
 def score_stack(stack: SyntheticStack, blur_k_px: float, *, with_enfuse: bool = True) -> FusionScores:
     """Fuse the stack every way (after our alignment, and with the true one) and score against its truth."""
     from refocus_cli.colour import linear_to_srgb
     from refocus_cli.fusion.fuse import align_and_balance, depth_from_focus, fuse_aligned, fuse_max_laplacian
+    from refocus_cli.metrics import masked_psnr, psnr
     from refocus_cli.render.synthetic_stacks import depth_edge_band, depth_order_accuracy
 
     truth = crop_border(linear_to_srgb(stack.all_in_focus.clamp(0, 1)))
-    band = crop_border(depth_edge_band(stack.disparity, blur_k_px, EDGE_BAND_PX))[:, 0]
+    band = crop_border(depth_edge_band(stack.disparity, blur_k_px, EDGE_BAND_PX))
 
     def score(image: torch.Tensor) -> RegionPsnr:
-        error = (crop_border(linear_to_srgb(image.clamp(0, 1))) - truth).square().mean(dim=1)
-        return RegionPsnr(*(_psnr_of(error, where) for where in (None, band, ~band)))
+        encoded = crop_border(linear_to_srgb(image.clamp(0, 1)))
+        return RegionPsnr(psnr(encoded, truth), masked_psnr(encoded, truth, band), masked_psnr(encoded, truth, ~band))
 
     frames = [stack.frames[i : i + 1] for i in range(stack.frames.shape[0])]
     count = len(frames)
@@ -196,14 +189,6 @@ def score_stack(stack: SyntheticStack, blur_k_px: float, *, with_enfuse: bool = 
     )
 
 
-def _psnr_of(squared_error: torch.Tensor, where: torch.Tensor | None) -> float:
-    """PSNR (dB, peak 1) of a per-pixel squared error map over the pixels `where` (all when None)."""
-    import math
-
-    mse = float(squared_error.mean() if where is None else squared_error[where].mean())
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
-
-
 def fusion_step(plan: FidelityPlan, seed: int) -> StepResult:
     """Mean fused-stack PSNR of ours beside the max-of-Laplacian fusion over `plan.fusion_scenes` hard stacks,
     over the whole frame and in the depth-edge band."""
@@ -215,13 +200,18 @@ def fusion_step(plan: FidelityPlan, seed: int) -> StepResult:
     h, w = plan.fusion_size_hw
     wins = sum(s.ours.whole > s.plain.whole for s in scores)
     case = f"{len(scores)} hard stack{'s' if len(scores) > 1 else ''} {w}x{h}, K {k:g}"
+    order = 100 * statistics.mean(s.depth_order_edges for s in scores)
+    regions = (
+        ("whole", "PSNR", f"mean over synthetic captured stacks, after our alignment; ahead on {wins}/{len(scores)}"),
+        (
+            "band",
+            f"PSNR, {2 * EDGE_BAND_PX} px depth-edge band",
+            f"mean; depth from focus in the right order on {order:.1f}% of pixels within 4 px of an edge",
+        ),
+    )
     rows = []
-    for region, label in (("whole", "PSNR"), ("band", f"PSNR, {2 * EDGE_BAND_PX} px depth-edge band")):
+    for region, label, note in regions:
         ours = statistics.mean(getattr(s.ours, region) for s in scores)
         plain = statistics.mean(getattr(s.plain, region) for s in scores)
-        note = f"mean over synthetic captured stacks, after our alignment; ahead on {wins}/{len(scores)}"
-        if region == "band":
-            order = statistics.mean(s.depth_order_edges for s in scores)
-            note = f"mean; depth from focus in the right order on {100 * order:.1f}% of pixels within 4 px of an edge"
         rows.append(BenchRow("focus stacking", case, label, ours, "max-of-Laplacian", plain, "dB", "higher", note))
     return StepResult(tuple(rows))

@@ -19,7 +19,6 @@ All frames stay in memory as float16 aligned copies (20 frames of 12 MP: about 1
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from refocus_cli.filters import gaussian_blur, laplacian
-from refocus_cli.fusion.planes import LUMA, hwc, luma
+from refocus_cli.fusion.planes import LUMA, blur_array, hwc, luma
 
 MEASURE_BANDS = ((1.0, 1.0), (2.0, 0.1))
 """(sigma, weight) of each scale of the Laplacian of Gaussian (sigma at 1000 px on the long side; it grows with
@@ -82,21 +81,13 @@ def focus_measure(linear: torch.Tensor) -> torch.Tensor:
         s, level = sigma * factor, y
         while s >= 2 * COARSE_SIGMA_PX:  # a wide LoG sees nothing a half-size copy does not: compute it there
             level, s = cv2.pyrDown(level), s / 2
-        band = cv2.Laplacian(_blur(level, s), cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT_101)
+        band = cv2.Laplacian(blur_array(level, s), cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT_101)
         band = cv2.multiply(band, band, scale=weight * s**4)  # scale-normalised LoG, squared
         if band.shape != y.shape:
             size_hw = (int(y.shape[0]), int(y.shape[1]))
             band = F.interpolate(torch.from_numpy(band)[None, None], size=size_hw, mode="bilinear")[0, 0].numpy()
         np.add(energy, band, out=energy)
-    return torch.from_numpy(_blur(energy, MEASURE_WINDOW_PX * factor))[None, None]
-
-
-def _blur(plane: np.ndarray, sigma_px: float) -> np.ndarray:
-    """`filters.gaussian_blur` of an [H,W] or [H,W,C] float32 array (the same taps and border)."""
-    import cv2
-
-    radius = max(1, math.ceil(3 * sigma_px))
-    return cv2.GaussianBlur(plane, (2 * radius + 1, 2 * radius + 1), sigma_px, sigmaY=sigma_px)
+    return torch.from_numpy(blur_array(energy, MEASURE_WINDOW_PX * factor))[None, None]
 
 
 def exposure_view(image: torch.Tensor, coverage: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -244,7 +235,7 @@ def fuse_aligned(
 
     def mask_of(i: int) -> torch.Tensor:
         # Blurred one-hot masks still sum to 1: the blur is linear and the picks partition the image.
-        return torch.from_numpy(_blur((picks_np == i).astype(np.float32), MASK_SOFTNESS_PX * factor))[None, None]
+        return torch.from_numpy(blur_array((picks_np == i).astype(np.float32), MASK_SOFTNESS_PX * factor))[None, None]
 
     image = blend_pyramids(frames, mask_of)
     return image, picks, fractional

@@ -29,7 +29,7 @@ import math
 import numpy as np
 import torch
 
-from refocus_cli.fusion.planes import hwc, luma
+from refocus_cli.fusion.planes import blur_array, hwc, luma
 
 EDGE_REACH_PX = 2.0
 """How far from a change of pick the two sides are compared (at 1000 px on the long side)."""
@@ -42,9 +42,12 @@ WIDE_STEP_SIGMAS = 2.0
 FIT_SIDE_PX = 512
 """Neighbour steps are fitted on grey copies at most this long (and scaled back to the frames' pixels)."""
 FIT_MIN_PIXELS = 200
-MIN_FRAME_GAP = 2
-CONFIDENCE = 2.0
 """A neighbour step is fitted only on at least this many textured pixels picked for one of the two frames."""
+MIN_FRAME_GAP = 2
+"""Only picks at least this many frames apart are redecided: neighbouring frames meet along continuous depth
+slopes too, where both hypotheses fit about as well (redeciding them speckled the real stacks' picks)."""
+CONFIDENCE = 2.0
+"""A side wins only with a residual this many times smaller than the other's; otherwise the pick stays."""
 
 
 def gaussian(plane: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -62,8 +65,7 @@ def gaussian(plane: np.ndarray, sigma_px: float) -> np.ndarray:
         h, w = plane.shape[:2]
         small = cv2.resize(plane, (max(1, w // step), max(1, h // step)), interpolation=cv2.INTER_AREA)
         return cv2.resize(gaussian(small, sigma_px / step), (w, h), interpolation=cv2.INTER_LINEAR)
-    radius = max(1, math.ceil(3 * sigma_px))
-    return cv2.GaussianBlur(plane, (2 * radius + 1, 2 * radius + 1), sigma_px, sigmaY=sigma_px)
+    return blur_array(plane, sigma_px)
 
 
 def _fit_step(sharp: np.ndarray, soft: np.ndarray, where: np.ndarray) -> float:
