@@ -47,6 +47,7 @@ FLOORS: dict[str, int] = {
     "memory": 1,
     "modes": 1,
     "highlights": 1,
+    "pool": 1,
     "completions": 4,
     "fusion": 2,
     "refocus_cli": 1,

@@ -97,7 +97,8 @@ def simulate_command(
     )
     check_dataset_folder(out, resume=resume)
     from refocus_cli.devices import resolve_device
-    from refocus_cli.simulate.pipeline import SimulateRequest, default_workers, simulate
+    from refocus_cli.pool import default_workers
+    from refocus_cli.simulate.pipeline import SimulateRequest, simulate
     from refocus_cli.simulate.settings import load_settings
 
     request = SimulateRequest(

@@ -6,15 +6,16 @@ result = simulate(SimulateRequest(source="procedural", out=Path("data"), count=1
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from refocus_cli.errors import SettingsError
+from refocus_cli.pool import on_one_thread, ray_connection, run_here, run_in_processes, run_on_ray
 from refocus_cli.simulate.dataset import (
     dataset_record,
     is_done,
@@ -22,13 +23,7 @@ from refocus_cli.simulate.dataset import (
     write_manifest,
     write_scene,
 )
-from refocus_cli.simulate.runners import (
-    SceneOutcome,
-    ray_connection,
-    run_in_process,
-    run_in_processes,
-    run_on_ray,
-)
+from refocus_cli.simulate.runners import SceneOutcome, SceneTask
 from refocus_cli.simulate.settings import SimulationSettings
 from refocus_cli.simulate.sources import SceneSpec, plan_scenes
 
@@ -146,14 +141,10 @@ def simulate(request: SimulateRequest, progress: Progress | None = None) -> Simu
 
 def _runner(request: SimulateRequest, todo: list[SceneSpec], ray: Any) -> tuple[Iterator[SceneOutcome], str]:
     """The outcomes' iterator and the runner's name for the record."""
+    task = SceneTask(request.settings, request.device)
     if ray is not None:
-        return run_on_ray(ray, todo, request.settings, request.device), f"ray:{request.ray_address}"
+        return run_on_ray(ray, task, todo), f"ray:{request.ray_address}"
     workers = min(request.workers, max(1, len(todo)))
-    if workers == 1:
-        return run_in_process(todo, request.settings, request.device), "local:1"
-    return run_in_processes(todo, request.settings, request.device, workers), f"local:{workers}"
-
-
-def default_workers() -> int:
-    """Local worker processes when --workers is not given: the CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if workers == 1:  # on one thread too, so a scene's bytes do not depend on the runner
+        return run_here(partial(on_one_thread, task), todo), "local:1"
+    return run_in_processes(task, todo, workers), f"local:{workers}"

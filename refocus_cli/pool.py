@@ -1,0 +1,112 @@
+"""Who runs a list of independent tasks: this process, local worker processes, or the tasks of a Ray cluster.
+
+Each runner takes a picklable `function` and its items and yields `function(item)` as each finishes (in the order
+they finish). Workers live for the whole run, so what a task caches in its process (a loaded model) serves the
+next task that lands there; every task in a worker runs on one thread, so its bytes do not depend on who ran it.
+Nothing here knows what a task does: `refocus simulate` and the batches of `refocus image`, `video` and `stack`
+share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from refocus_cli.errors import SettingsError
+
+RAY_EXTRA = "pip install 'refocus-cli[ray]'"
+BACKLOG_PER_WORKER = 2
+"""Tasks handed out ahead per worker: enough to keep workers busy, few enough to bound memory (a task may carry
+its input's bytes)."""
+
+Item = TypeVar("Item")
+Outcome = TypeVar("Outcome")
+
+
+def default_workers() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def on_one_thread(function: Callable[[Item], Outcome], item: Item) -> Outcome:
+    """`function(item)` with torch on one thread (restored after), as every worker runs a task."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return function(item)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run_here(function: Callable[[Item], Outcome], items: Sequence[Item]) -> Iterator[Outcome]:
+    """Task after task in this process, on all its threads."""
+    for item in items:
+        yield function(item)
+
+
+def run_in_processes(function: Callable[[Item], Outcome], items: Sequence[Item], workers: int) -> Iterator[Outcome]:
+    """Up to `workers` local processes (spawned, so no thread state is inherited), one task each at a time."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: set[Future[Outcome]] = set()
+        queue = list(reversed(items))
+        while queue or pending:
+            while queue and len(pending) < BACKLOG_PER_WORKER * workers:
+                pending.add(pool.submit(on_one_thread, function, queue.pop()))
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+
+
+@contextmanager
+def ray_connection(address: str) -> Iterator[Any]:
+    """Ray, connected to the cluster at `address` (`auto` finds a running one; `local` starts one here) for
+    the duration; the cluster's workers need refocus-cli installed (the same version).
+
+    Raises:
+        SettingsError: Ray is not installed, or no cluster answers at `address`.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise SettingsError(f"--ray needs Ray, which is not installed: {RAY_EXTRA}") from None
+    try:
+        ray.init(
+            address=None if address == "local" else address,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            include_dashboard=False if address == "local" else None,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        reason = str(error).split(". ", 1)[0].rstrip(".")
+        raise SettingsError(f"--ray {address}: no Ray cluster answers there ({reason})") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def ray_workers(ray: Any) -> int:
+    """The CPUs of the cluster `ray` is connected to: one task runs on each."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def run_on_ray(ray: Any, function: Callable[[Item], Outcome], items: Sequence[Item]) -> Iterator[Outcome]:
+    """The same tasks on the cluster `ray` is connected to (see `ray_connection`), a CPU each, at most a small
+    backlog per CPU in flight."""
+    task = ray.remote(num_cpus=1)(on_one_thread)
+    limit = BACKLOG_PER_WORKER * ray_workers(ray)
+    queue = list(reversed(items))
+    pending: list[Any] = []
+    while queue or pending:
+        while queue and len(pending) < limit:
+            pending.append(task.remote(function, queue.pop()))
+        done, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(done[0])
