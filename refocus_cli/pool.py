@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+from itertools import islice
 from typing import Any, TypeVar
 
 from refocus_cli.errors import SettingsError
@@ -45,21 +46,23 @@ def on_one_thread(function: Callable[[Item], Outcome], item: Item) -> Outcome:
         torch.set_num_threads(threads)
 
 
-def run_here(function: Callable[[Item], Outcome], items: Sequence[Item]) -> Iterator[Outcome]:
+def run_here(function: Callable[[Item], Outcome], items: Iterable[Item]) -> Iterator[Outcome]:
     """Task after task in this process, on all its threads."""
     for item in items:
         yield function(item)
 
 
-def run_in_processes(function: Callable[[Item], Outcome], items: Sequence[Item], workers: int) -> Iterator[Outcome]:
+def run_in_processes(function: Callable[[Item], Outcome], items: Iterable[Item], workers: int) -> Iterator[Outcome]:
     """Up to `workers` local processes (spawned, so no thread state is inherited), one task each at a time."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: set[Future[Outcome]] = set()
-        queue = list(reversed(items))
-        while queue or pending:
-            while queue and len(pending) < BACKLOG_PER_WORKER * workers:
-                pending.add(pool.submit(on_one_thread, function, queue.pop()))
+        queue = iter(items)  # pulled as workers free up: an item may be made (read) only when it is handed out
+        while True:
+            for item in islice(queue, BACKLOG_PER_WORKER * workers - len(pending)):
+                pending.add(pool.submit(on_one_thread, function, item))
+            if not pending:
+                return
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield future.result()
@@ -98,15 +101,16 @@ def ray_workers(ray: Any) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def run_on_ray(ray: Any, function: Callable[[Item], Outcome], items: Sequence[Item]) -> Iterator[Outcome]:
+def run_on_ray(ray: Any, function: Callable[[Item], Outcome], items: Iterable[Item]) -> Iterator[Outcome]:
     """The same tasks on the cluster `ray` is connected to (see `ray_connection`), a CPU each, at most a small
     backlog per CPU in flight."""
     task = ray.remote(num_cpus=1)(on_one_thread)
     limit = BACKLOG_PER_WORKER * ray_workers(ray)
-    queue = list(reversed(items))
+    queue = iter(items)
     pending: list[Any] = []
-    while queue or pending:
-        while queue and len(pending) < limit:
-            pending.append(task.remote(function, queue.pop()))
+    while True:
+        pending += [task.remote(function, item) for item in islice(queue, limit - len(pending))]
+        if not pending:
+            return
         done, pending = ray.wait(pending, num_returns=1)
         yield ray.get(done[0])

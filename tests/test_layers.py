@@ -16,6 +16,7 @@ FLOORS: dict[str, int] = {
     # the face: the Typer app and one module per command
     "cli": 4,
     "commands": 4,
+    "batch": 4,  # any job's tasks over files, here, in local workers or on Ray: it runs the jobs
     "__main__": 4,
     # the jobs: each a pipe from source to sink, built from the core, never from each other
     "image": 3,

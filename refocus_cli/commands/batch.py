@@ -1,96 +1,224 @@
-"""Running a batch of photos: each input refocused in turn, a failure of one (expected or not) collected as one
-line naming it while the rest go on, progress on a terminal, a JSON record per input with --json."""
+"""Running a batch from a command: the tasks already done skipped (--skip-existing), the rest run here, in local
+workers or on Ray, a failure of one collected as one line naming it while the rest go on, a progress bar over
+files with its ETA on a terminal, a JSON record per input with --json, and a contact sheet at the end."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from refocus_cli.commands import debug_enabled, item_error
+from refocus_cli.commands import echo_error
 
 if TYPE_CHECKING:
-    from refocus_cli.image.request import ImageRequest
+    from refocus_cli.batch.runner import BatchPlacement
+    from refocus_cli.batch.task import BatchTask, TaskOutcome
 
 
 @dataclass(frozen=True)
-class Failure:
-    """An input that could not be refocused, and why (one line)."""
+class BatchOptions:
+    """The batch options every batch command shares."""
 
-    source: Path
-    message: str
+    placement: BatchPlacement
+    skip_existing: bool = False
+    contact_sheet: Path | None = None
+    json_lines: bool = False
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """How a batch went, for a command's last word."""
+
+    done: int
+    skipped: int
+    failures: tuple[str, ...]
 
 
 def run_batch(
-    jobs: list[tuple[Path, Path]],
-    request_for: Callable[[Path, Path], ImageRequest],
+    tasks: list[BatchTask],
+    options: BatchOptions,
     *,
-    json_lines: bool,
-    quiet: bool,
-) -> list[Failure]:
-    """Refocus each (input, output); a RefocusError fails that item only. Progress on a terminal, records on --json."""
-    from refocus_cli.image.tiled import refocus_image  # the whole image, or tiles within the memory budget
+    title: str,
+    settings: dict[str, Any],
+    describe: Callable[[Any], str],
+    frame_progress: Callable[[], Any] | None = None,
+) -> BatchReport:
+    """Run the tasks and report them; exits 1 after the report when any failed.
 
-    failures: list[Failure] = []
-    show_progress = sys.stderr.isatty() and not quiet and not json_lines
-    with _progress(show_progress, len(jobs)) as advance:
-        for source, out in jobs:
-            try:
-                result = refocus_image(request_for(source, out))
-            except Exception as error:
-                if debug_enabled():
-                    raise
-                message = item_error(source, error)
-                failures.append(Failure(source, message))
-                if json_lines:
-                    typer.echo(json.dumps({"input": str(source), "error": message}))
-            else:
-                if json_lines:
-                    typer.echo(json.dumps(result.to_record()))
-                elif not quiet:
-                    for note in result.notes:
-                        typer.echo(f"refocus: note: {note}", err=True)
-                    seconds = sum(result.timings_s.values())
-                    blur = f"blur {result.blur_k_px:g}" if result.blur_k_px is not None else "physical blur"
-                    typer.echo(
-                        f"wrote {result.output_path} (focus d={result.focus_disparity:.3f}, {blur}, "
-                        f"max CoC {result.max_coc_radius_px:.1f} px, {seconds:.1f} s)",
-                        err=True,
-                    )
-            advance()
-    return failures
+    `describe(result)` is the parenthesis of the `wrote OUT (...)` line (and of the contact sheet's row);
+    `frame_progress`, for one clip run here, makes the progress bar count frames instead of files.
+    """
+    from refocus_cli.batch.runner import run_tasks, split_done
+
+    todo, skipped = split_done(tasks) if options.skip_existing else (tasks, [])
+    for task in skipped:
+        if options.json_lines:
+            record = {"input": str(task.source), "output": str(task.outputs[0]), "skipped": True}
+            typer.echo(json.dumps(record | {"reason": "its outputs exist", "outputs": [str(p) for p in task.outputs]}))
+    outcomes: list[TaskOutcome] = []
+    start = time.perf_counter()
+    in_process = options.placement.ray_address is None and options.placement.workers_for(len(todo)) == 1
+    show = sys.stderr.isatty() and not options.quiet and not options.json_lines
+    frames = frame_progress is not None and in_process and len(todo) == 1
+    if frames and frame_progress is not None:
+        bar: AbstractContextManager[Any] = frame_progress() if show else nullcontext()
+        with bar as frames_done:
+            outcomes = list(_reported(run_tasks(todo, options.placement, frames_done), options, describe, True))
+    else:
+        with _file_progress(show, len(todo)) as file_done:
+            for outcome in _reported(run_tasks(todo, options.placement), options, describe, in_process):
+                outcomes.append(outcome)
+                if file_done is not None:
+                    file_done()
+    seconds = time.perf_counter() - start
+    failures = tuple(outcome.error for outcome in outcomes if outcome.error is not None)
+    if options.contact_sheet is not None:
+        _write_sheet(options.contact_sheet, title, settings, tasks, outcomes, skipped, describe)
+        if not options.quiet and not options.json_lines:
+            typer.echo(f"wrote {options.contact_sheet} (contact sheet of {len(tasks)} inputs)", err=True)
+    _summary(options, len(tasks), outcomes, skipped, seconds, in_process)
+    for message in failures:
+        echo_error(message)
+    if failures:
+        if len(tasks) > 1:
+            typer.echo(f"refocus: {len(failures)} of {len(tasks)} inputs failed", err=True)
+        raise typer.Exit(1)
+    return BatchReport(len(outcomes) - len(failures), len(skipped), failures)
 
 
-class _progress:
-    """A rich progress bar on stderr, or nothing."""
+def _reported(
+    outcomes: Iterator[TaskOutcome], options: BatchOptions, describe: Callable[[Any], str], in_process: bool
+) -> Iterator[TaskOutcome]:
+    """Each outcome, once reported."""
+    for outcome in outcomes:
+        _report(outcome, options, describe, in_process)
+        yield outcome
 
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled, total
-        self._bar: Any = None
 
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+def _report(outcome: TaskOutcome, options: BatchOptions, describe: Callable[[Any], str], in_process: bool) -> None:
+    """The outcome's JSON record, or its notes and `wrote` line."""
+    if outcome.error is not None:
+        if options.json_lines:
+            typer.echo(json.dumps({"input": str(outcome.source), "error": outcome.error}))
+        return
+    result = outcome.result
+    if options.json_lines:
+        record = result.to_record()
+        if not in_process:
+            record["worker"] = {"name": outcome.worker, "models_loaded": outcome.models_loaded}
+        typer.echo(json.dumps(record))
+    elif not options.quiet:
+        for note in result.notes:
+            typer.echo(f"refocus: note: {note}", err=True)
+        typer.echo(f"wrote {result.output_path} ({describe(result)})", err=True)
 
-        self._bar = Progress(
-            TextColumn("refocusing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
+
+def _summary(
+    options: BatchOptions,
+    total: int,
+    outcomes: list[TaskOutcome],
+    skipped: list[BatchTask],
+    seconds: float,
+    in_process: bool,
+) -> None:
+    """One line on skipped inputs; for a batch, the rate and where it ran."""
+    if options.quiet or options.json_lines:
+        return
+    if skipped:
+        typer.echo(
+            f"refocus: skipped {len(skipped)} of {total} input{'' if total == 1 else 's'}: "
+            "their outputs exist (--skip-existing)",
+            err=True,
         )
-        self._bar.__enter__()
-        task = self._bar.add_task("refocus", total=self.total)
-        return lambda: self._bar.advance(task)
+    done = sum(outcome.error is None for outcome in outcomes)
+    if len(outcomes) > 1:
+        workers = {outcome.worker for outcome in outcomes if outcome.error is None}
+        loads = sum(outcome.models_loaded for outcome in outcomes)
+        where = "here" if in_process else f"on {len(workers)} worker{'' if len(workers) == 1 else 's'}"
+        models = f"; weights loaded {loads} time{'' if loads == 1 else 's'}" if loads else ""
+        typer.echo(
+            f"refocus: {done} of {len(outcomes)} done in {seconds:.1f} s ({done / max(seconds, 1e-9):.2f} files/s) "
+            f"{where}{models}",
+            err=True,
+        )
 
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
+
+def _write_sheet(
+    path: Path,
+    title: str,
+    settings: dict[str, Any],
+    tasks: list[BatchTask],
+    outcomes: list[TaskOutcome],
+    skipped: list[BatchTask],
+    describe: Callable[[Any], str],
+) -> None:
+    """The contact sheet, inputs in the batch's order."""
+    from refocus_cli.batch.runner import existing_outputs
+    from refocus_cli.io.contact_sheet import ContactSheet, SheetEntry, write_contact_sheet
+
+    by_source = {outcome.source: outcome for outcome in outcomes}
+    skipped_sources = {task.source for task in skipped}
+    entries = []
+    for task in tasks:
+        outcome = by_source.get(task.source)
+        if task.source in skipped_sources:
+            entries.append(SheetEntry(task.source, existing_outputs(task), "skipped", "skipped: its outputs exist"))
+        elif outcome is not None and outcome.error is not None:
+            entries.append(SheetEntry(task.source, (), "failed", outcome.error))
+        elif outcome is not None:
+            entries.append(SheetEntry(task.source, existing_outputs(task), "done", describe(outcome.result)))
+    shown = tuple((f"--{name.replace('_', '-')}", _shown(value)) for name, value in settings.items())
+    sheet = ContactSheet(title=title, settings=shown, entries=tuple(entries))
+    write_contact_sheet(sheet, path, overwrite=True)  # refused up front when it exists without --overwrite
+
+
+def given_options(*, leave_out: tuple[str, ...] = ("inputs", "clips")) -> dict[str, Any]:
+    """The options given on the command line (or by environment), as the contact sheet shows the settings."""
+    import click
+    from click.core import ParameterSource
+
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return {}
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return {
+        name: value
+        for name, value in context.params.items()
+        if name not in leave_out and context.get_parameter_source(name) in given
+    }
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return str(getattr(value, "value", value))
+
+
+@contextmanager
+def _file_progress(enabled: bool, total: int) -> Iterator[Callable[[], None] | None]:
+    """A rich progress bar of files with the ETA on stderr, or None."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("files"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("batch", total=total)
+        yield lambda: bar.advance(task)

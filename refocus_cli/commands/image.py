@@ -8,8 +8,15 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from refocus_cli.commands import echo_error
-from refocus_cli.commands.batch import run_batch
+from refocus_cli.commands.batch import given_options, run_batch
+from refocus_cli.commands.batch_options import (
+    ContactSheetOption,
+    RayOption,
+    SharedFoldersOption,
+    SkipExistingOption,
+    WorkersOption,
+    batch_options,
+)
 from refocus_cli.commands.inputs import (
     check_outputs,
     expand_inputs,
@@ -68,7 +75,7 @@ from refocus_cli.io.run_paths import RunPaths, check_readable_file, check_run_pa
 from refocus_cli.modes import DepthSource, Engine
 
 if TYPE_CHECKING:
-    from refocus_cli.image.request import ImageRequest
+    from refocus_cli.image.request import ImageRequest, ImageResult
 
 
 def image_command(
@@ -103,6 +110,11 @@ def image_command(
     quality: QualityOption = None,
     restore: RestoreOption = None,
     device: DeviceOption = None,
+    workers: WorkersOption = 1,
+    ray: RayOption = None,
+    shared_folders: SharedFoldersOption = False,
+    skip_existing: SkipExistingOption = False,
+    contact_sheet: ContactSheetOption = None,
     json_lines: JsonOption = False,
     quiet: QuietOption = False,
     config: ConfigOption = None,
@@ -110,6 +122,9 @@ def image_command(
     """Refocus photos on a new point with a new amount of lens blur.
 
     Photos too large for the memory budget (REFOCUS_MEMORY_GB, default 4 GB) are rendered in tiles."""
+    batch = batch_options(
+        workers, ray, shared_folders, skip_existing, contact_sheet, json_lines=json_lines, quiet=quiet
+    )
     settings = load_config(config)
     focus_spec = focus_from(focus, focus_depth)
     physical_options = {
@@ -144,8 +159,9 @@ def image_command(
     inputs_plan = plan_inputs(sources, depth, forced_source is not None)
     problems = inputs_plan.problems
     writes = [out for source, out in zip(sources, outputs, strict=True) if source not in problems]
-    if save_depth or save_depth_npy:
-        writes += [extra for out in writes for extra in depth_paths(out, with_npy=save_depth_npy)]
+    extras = {out: depth_paths(out, with_npy=save_depth_npy) if save_depth or save_depth_npy else [] for out in outputs}
+    writes += [extra for out in writes for extra in extras[out]]
+    writes += [contact_sheet] if contact_sheet is not None else []
     kernel = None if aperture_name in (None, "disc", "polygon") else Path(aperture_name)
     if kernel is not None:
         check_readable_file(kernel)
@@ -153,7 +169,7 @@ def image_command(
         inputs_plan.reads
         + model_reads(model, pick(depth_model, defaults.depth_model), kernel, config)
         + RunPaths(writes=tuple(writes), new_folders=(out_dir,) if out_dir else ()),
-        overwrite=overwrite,
+        overwrite=overwrite or skip_existing,  # with --skip-existing, outputs there are skipped or this batch's own
         check_reads=False,
     )
     from refocus_cli.devices import resolve_device
@@ -180,8 +196,6 @@ def image_command(
         make_folder(out_dir)  # only once every setting and path is valid
 
     def request_for(source: Path, out: Path) -> ImageRequest:
-        if source in problems:
-            raise problems[source]
         return ImageRequest(
             input_path=source,
             output_path=out,
@@ -206,13 +220,28 @@ def image_command(
             lens_from_photo=blur is None and lens is None and all(v is None for v in physical_options.values()),
         )
 
-    failures = run_batch(list(zip(sources, outputs, strict=True)), request_for, json_lines=json_lines, quiet=quiet)
-    if failures:
-        for failure in failures:
-            echo_error(failure.message)
-        if len(sources) > 1:
-            typer.echo(f"refocus: {len(failures)} of {len(sources)} inputs failed", err=True)
-        raise typer.Exit(1)
+    from refocus_cli.batch.task import BatchTask
+
+    tasks = [
+        BatchTask("image", source, None, problem=problems[source])
+        if source in problems
+        else BatchTask(
+            "image",
+            source,
+            request_for(source, out),
+            reads=tuple(p for p in (source, inputs_plan.depth_files[source]) if p is not None),
+            outputs=(out, *extras[out]),
+        )
+        for source, out in zip(sources, outputs, strict=True)
+    ]
+    run_batch(tasks, batch, title="refocus image", settings=given_options(), describe=describe)
+
+
+def describe(result: ImageResult) -> str:
+    """What was done to one photo, for its `wrote` line and its contact-sheet row."""
+    seconds = sum(result.timings_s.values())
+    blur = f"blur {result.blur_k_px:g}" if result.blur_k_px is not None else "physical blur"
+    return f"focus d={result.focus_disparity:.3f}, {blur}, max CoC {result.max_coc_radius_px:.1f} px, {seconds:.1f} s"
 
 
 def plan_outputs(

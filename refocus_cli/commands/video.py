@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-import json
-import os
-import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from refocus_cli.commands.batch import given_options, run_batch
+from refocus_cli.commands.batch_options import (
+    ContactSheetOption,
+    RayOption,
+    SharedFoldersOption,
+    SkipExistingOption,
+    WorkersOption,
+    batch_options,
+)
+from refocus_cli.commands.clips import (
+    check_skippable,
+    clip_paths,
+    expand_clips,
+    output_paths,
+    plan_clip_outputs,
+    read_roots,
+)
 from refocus_cli.commands.limits import (
     BLUR_K_PX,
     CRF,
@@ -38,12 +53,14 @@ from refocus_cli.commands.options import (
     pick,
 )
 from refocus_cli.config import load_config
-from refocus_cli.errors import OutputError
+from refocus_cli.errors import SettingsError
 from refocus_cli.io.run_paths import RunPaths, check_run_paths, model_reads
 from refocus_cli.modes import Engine, Restore
 
+if TYPE_CHECKING:
+    from refocus_cli.video.request import VideoResult
+
 FOCUS, ENCODE, TIME = "Focus and blur over time", "Encoding", "Windows and stability"
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi")
 
 
 def _focus_point(text: str | None) -> tuple[float, float] | None:
@@ -56,49 +73,27 @@ def _focus_point(text: str | None) -> tuple[float, float] | None:
     return spec.point_xy
 
 
-def default_output(clip: Path) -> Path:
-    """<stem>-refocused<suffix> beside a video; <folder>-refocused/ beside an image sequence."""
-    if clip.suffix.lower() in VIDEO_SUFFIXES:
-        return clip.with_name(f"{clip.stem}-refocused{clip.suffix}")
-    if "%" in clip.name:
-        folder = clip.parent
-        return folder.with_name(f"{folder.name}-refocused") / clip.name
-    return clip.with_name(f"{clip.name}-refocused")
-
-
-def clip_paths(clip: Path | None) -> RunPaths:
-    """What reading a clip reads: a video file, or the folder of an image sequence (a folder or a pattern)."""
-    if clip is None:
-        return RunPaths()
-    if "%" in clip.name:
-        return RunPaths(read_folders=(clip.parent,))
-    if clip.is_dir():
-        return RunPaths(read_folders=(clip,))
-    return RunPaths(reads=(clip,))
-
-
-def output_paths(out: Path) -> RunPaths:
-    """What writing `out` writes: a video file, or a folder of frames (a pattern's folder, a folder, or a name
-    without a suffix, as the writer takes them)."""
-    if "%" in out.name:
-        return RunPaths(fill_folders=(out.parent,))
-    if out.is_dir() or str(out).endswith(("/", os.sep)) or not out.suffix:
-        return RunPaths(fill_folders=(out,))
-    if out.suffix.lower() not in VIDEO_SUFFIXES:
-        raise OutputError(
-            out,
-            f"unknown video format '{out.suffix}' (use {', '.join(VIDEO_SUFFIXES)}, or a folder or a pattern like "
-            "frames/%05d.png for frames)",
-        )
-    return RunPaths(writes=(out,))
-
-
 def video_command(
     ctx: typer.Context,
-    clip: Annotated[Path, typer.Argument(help="A video file, a folder of frames or a pattern like frames/%05d.png.")],
+    clips: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Clips: video files, folders of frames, patterns like frames/%05d.png, globs, or folders of videos.",
+            show_default=False,
+        ),
+    ],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Output video, folder or frames/%05d.png pattern.", rich_help_panel=OUTPUT),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output video, folder or frames/%05d.png pattern; one clip only.",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the outputs: <stem>-refocused.<ext> each.", rich_help_panel=OUTPUT),
     ] = None,
     focus: Annotated[
         str | None,
@@ -218,16 +213,27 @@ def video_command(
     quality: QualityOption = None,
     device: DeviceOption = None,
     config: ConfigOption = None,
+    workers: WorkersOption = 1,
+    ray: RayOption = None,
+    shared_folders: SharedFoldersOption = False,
+    skip_existing: SkipExistingOption = False,
+    contact_sheet: ContactSheetOption = None,
     json_lines: Annotated[
-        bool, typer.Option("--json", help="A JSON record with the focus track on stdout.", rich_help_panel=RUNTIME)
+        bool,
+        typer.Option(
+            "--json", help="A JSON record per clip (with its focus track) on stdout.", rich_help_panel=RUNTIME
+        ),
     ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress or messages.", rich_help_panel=RUNTIME)
     ] = False,
 ) -> None:
-    """Refocus a clip: a subject followed through it (or focus keyframes), a blur strength, depth steady in time;
+    """Refocus clips: a subject followed through each (or focus keyframes), a blur strength, depth steady in time;
     frame count, timestamps, audio and subtitles kept. `bokeh-video` is the same pipe for sharp clips (no
     restore)."""
+    batch = batch_options(
+        workers, ray, shared_folders, skip_existing, contact_sheet, json_lines=json_lines, quiet=quiet
+    )
     check_lens_options(blades=blades, blur=blur, focus_depth=focus_depth)
     check_ranges(
         {
@@ -241,19 +247,29 @@ def video_command(
     defaults = load_config(config).image  # the same defaults as `refocus image`
     aperture_name, blades_count = aperture_choice(aperture, blades, None, defaults)
     depth_model = pick(depth_model, defaults.depth_model)
-    out = output or default_output(clip)
+    sources = expand_clips(clips)
+    outs = plan_clip_outputs(sources, output, out_dir)
+    if depth_video is not None and len(sources) > 1:
+        raise SettingsError(f"--depth-video is one clip's depth, but {len(sources)} clips were given")
+    if resume and batch.placement.ships:
+        raise SettingsError("--resume keeps frames written here: use it without --ray, or with --shared-folders")
+    if skip_existing:
+        check_skippable(outs)
     kernel = None if aperture_name in (None, "disc", "polygon") else Path(aperture_name)
+    writes = [output_paths(out) for out in outs] + [RunPaths(writes=(contact_sheet,) if contact_sheet else ())]
     check_run_paths(
-        clip_paths(clip)
+        sum((clip_paths(clip) for clip in sources), RunPaths())
         + clip_paths(depth_video)
         + model_reads(kernel, model, depth_model, config)
-        + output_paths(out),
-        overwrite=overwrite or resume,
+        + sum(writes, RunPaths(new_folders=(out_dir,) if out_dir else ())),
+        overwrite=overwrite or resume or skip_existing,
     )
 
+    from refocus_cli.batch.task import BatchTask
     from refocus_cli.highlights import HighlightSettings
+    from refocus_cli.io.run_paths import make_folder
     from refocus_cli.io.video_types import EncodeSettings
-    from refocus_cli.video.pipeline import VideoRequest, refocus_video
+    from refocus_cli.video.pipeline import VideoRequest
 
     if engine is Engine.learned:
         from refocus_cli.learned.engine import resolve_checkpoint
@@ -264,9 +280,9 @@ def video_command(
 
         resolve_model(depth_model, "depth", offline=offline, download=True)
 
-    request = VideoRequest(
-        input_path=clip,
-        output_path=out,
+    template = VideoRequest(
+        input_path=sources[0],
+        output_path=outs[0],
         depth_video=depth_video,
         depth_kind=depth_kind,
         depth_source=depth,
@@ -293,20 +309,32 @@ def video_command(
         overwrite=overwrite,
         resume=resume,
     )
-    show = sys.stderr.isatty() and not quiet and not json_lines
-    with _frame_progress(show) as advance:
-        result = refocus_video(request, advance)
-    if json_lines:
-        typer.echo(json.dumps(result.to_record()))
-    elif not quiet:
-        for note in result.notes:
-            typer.echo(f"refocus: note: {note}", err=True)
-        seconds = result.timings_s["total"]
-        typer.echo(
-            f"wrote {result.output_path} ({result.frames_written} frames, {result.frames_written / seconds:.2f} fps"
-            f", depth {result.depth_source})",
-            err=True,
+    if out_dir is not None:
+        make_folder(out_dir)
+    tasks = [
+        BatchTask(
+            "video",
+            clip,
+            replace(template, input_path=clip, output_path=out),
+            reads=tuple(read_roots(clip) + read_roots(depth_video)),
+            outputs=(out.parent if "%" in out.name else out,),
         )
+        for clip, out in zip(sources, outs, strict=True)
+    ]
+    run_batch(
+        tasks,
+        batch,
+        title=f"refocus {ctx.info_name or 'video'}",
+        settings=given_options(),
+        describe=describe,
+        frame_progress=lambda: _frame_progress(True),
+    )
+
+
+def describe(result: VideoResult) -> str:
+    """What was done to one clip, for its `wrote` line and its contact-sheet row."""
+    seconds = result.timings_s["total"]
+    return f"{result.frames_written} frames, {result.frames_written / seconds:.2f} fps, depth {result.depth_source}"
 
 
 class _frame_progress:
