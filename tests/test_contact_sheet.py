@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import av
@@ -15,7 +17,7 @@ import pytest
 from PIL import Image
 
 from refocus_cli.errors import OutputError
-from refocus_cli.io import contact_sheet_html, contact_sheet_image
+from refocus_cli.io import contact_sheet_html, contact_sheet_image, thumbnails
 from refocus_cli.io.contact_sheet import ContactSheet, SheetEntry, check_sheet_path, write_contact_sheet
 from refocus_cli.io.contact_sheet_image import MAX_SIDE_PX, THUMB_SIDES_PX, plan_layout
 from refocus_cli.io.images import png16_bytes
@@ -98,6 +100,31 @@ def test_a_video_is_previewed_by_its_middle_frame(tmp_path: Path, name: str, cod
     pixel = preview.getpixel((16, 12))
     nearest = min(range(16), key=lambda i: sum((int(a) - b) ** 2 for a, b in zip(pixel, COLOURS[i], strict=True)))
     assert nearest == 8, (pixel, COLOURS[8])
+
+
+def test_a_long_video_is_not_decoded_to_its_middle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clip = tmp_path / "long.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt, stream.gop_size = 32, 32, "yuv420p", 8
+        for i in range(96):
+            colour = (255, 0, 0) if i == 48 else (0, 0, 255)
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), colour, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    decoded = []
+
+    def counting(container: Any, stream: Any) -> Iterator[Any]:
+        for frame in container.decode(stream):
+            decoded.append(frame.pts)
+            yield frame
+
+    monkeypatch.setattr(thumbnails, "_decoded", counting)
+    preview = thumbnail(clip, 16)
+    assert preview is not None and _close(preview.getpixel((8, 8)), (255, 0, 0), tolerance=40)
+    assert 1 <= len(decoded) <= 8  # from the keyframe before the middle, not from the start
 
 
 def test_an_animated_gif_is_previewed_by_its_middle_frame(tmp_path: Path) -> None:
