@@ -39,8 +39,10 @@ _refocus() {
         --fps) return;;
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
+        --workers) return;;
+        --ray) return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --config --json --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --out-dir --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --config --workers --ray --shared-folders --skip-existing --contact-sheet --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     generate)
         case "$prev" in
@@ -93,8 +95,10 @@ _refocus() {
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
         --restore) COMPREPLY=($(compgen -W "auto on off" -- "$cur")); return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
+        --workers) return;;
+        --ray) return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--depth --depth-model --offline --save-depth --save-depth-npy --depth-kind --focus --focus-depth --blur --fnumber --focal-length --sensor-width --focus-distance --preset --aperture --blades --rotation --aspect --highlights --highlight-threshold --output -o --out-dir --suffix --format --overwrite --engine --model --quality --restore --device --json --quiet -q --config --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--depth --depth-model --offline --save-depth --save-depth-npy --depth-kind --focus --focus-depth --blur --fnumber --focal-length --sensor-width --focus-distance --preset --aperture --blades --rotation --aspect --highlights --highlight-threshold --output -o --out-dir --suffix --format --overwrite --engine --model --quality --restore --device --workers --ray --shared-folders --skip-existing --contact-sheet --json --quiet -q --config --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     models)
         case "$prev" in
@@ -125,8 +129,10 @@ _refocus() {
         --blades) return;;
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
+        --workers) return;;
+        --ray) return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--fuse --far-first --save-depth --save-depth-npy --frames --format --fps --blur --depth --depth-kind --aperture --blades --output -o --out-dir --overwrite --quality --device --json --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--fuse --far-first --save-depth --save-depth-npy --frames --format --fps --blur --depth --depth-kind --aperture --blades --output -o --out-dir --overwrite --quality --device --workers --ray --shared-folders --skip-existing --contact-sheet --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     train)
         case "$prev" in
@@ -169,8 +175,10 @@ _refocus() {
         --fps) return;;
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return;;
+        --workers) return;;
+        --ray) return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --config --json --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --out-dir --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --config --workers --ray --shared-folders --skip-existing --contact-sheet --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     esac
 }

@@ -180,19 +180,15 @@ def _write_sheet(
     write_contact_sheet(sheet, path, overwrite=True)  # refused up front when it exists without --overwrite
 
 
-def given_options(*, leave_out: tuple[str, ...] = ("inputs", "clips")) -> dict[str, Any]:
+def given_options(
+    context: typer.Context, *, leave_out: tuple[str, ...] = ("inputs", "clips", "quiet", "json_lines", "contact_sheet")
+) -> dict[str, Any]:
     """The options given on the command line (or by environment), as the contact sheet shows the settings."""
-    import click
-    from click.core import ParameterSource
-
-    context = click.get_current_context(silent=True)
-    if context is None:
-        return {}
-    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    given = ("COMMANDLINE", "ENVIRONMENT")
     return {
         name: value
         for name, value in context.params.items()
-        if name not in leave_out and context.get_parameter_source(name) in given
+        if name not in leave_out and getattr(context.get_parameter_source(name), "name", "") in given
     }
 
 

@@ -79,6 +79,7 @@ if TYPE_CHECKING:
 
 
 def image_command(
+    ctx: typer.Context,
     inputs: PhotosArgument,
     depth: DepthOption = None,
     depth_model: DepthModelOption = None,
@@ -234,7 +235,7 @@ def image_command(
         )
         for source, out in zip(sources, outputs, strict=True)
     ]
-    run_batch(tasks, batch, title="refocus image", settings=given_options(), describe=describe)
+    run_batch(tasks, batch, title="refocus image", settings=given_options(ctx), describe=describe)
 
 
 def describe(result: ImageResult) -> str:

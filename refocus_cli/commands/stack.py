@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from refocus_cli.commands import debug_enabled, echo_error, item_error
+from refocus_cli.commands.batch import given_options, run_batch
+from refocus_cli.commands.batch_options import (
+    ContactSheetOption,
+    RayOption,
+    SharedFoldersOption,
+    SkipExistingOption,
+    WorkersOption,
+    batch_options,
+)
 from refocus_cli.commands.inputs import expand_inputs, plan_inputs
 from refocus_cli.commands.limits import (
     BLADES,
@@ -21,12 +29,15 @@ from refocus_cli.commands.limits import (
     in_help,
 )
 from refocus_cli.commands.options import APERTURE, DEPTH, FORCED_DEPTH_SOURCES, OUTPUT, RUNTIME, aperture_from
-from refocus_cli.errors import InputError, StackInputError
+from refocus_cli.errors import InputError, SettingsError, StackInputError
 from refocus_cli.io.depth_output import depth_paths
 from refocus_cli.io.formats import image_format
 from refocus_cli.io.run_paths import RunPaths, check_readable_file, check_run_paths, make_folder, model_reads
 from refocus_cli.io.sequences import natural_key
 from refocus_cli.modes import DepthKind, Device, Quality
+
+if TYPE_CHECKING:
+    from refocus_cli.stack.make import StackResult
 
 STACK, FUSE = "Stack from one photo", "Fuse a captured stack"
 
@@ -39,6 +50,7 @@ class StackFormat(str, Enum):
 
 
 def stack_command(
+    ctx: typer.Context,
     inputs: Annotated[
         list[str],
         typer.Argument(
@@ -118,6 +130,11 @@ def stack_command(
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.", rich_help_panel=OUTPUT)] = False,
     quality: Annotated[Quality, typer.Option(help="fast or fine.", rich_help_panel=RUNTIME)] = Quality.fast,
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.", rich_help_panel=RUNTIME)] = Device.auto,
+    workers: WorkersOption = 1,
+    ray: RayOption = None,
+    shared_folders: SharedFoldersOption = False,
+    skip_existing: SkipExistingOption = False,
+    contact_sheet: ContactSheetOption = None,
     json_lines: Annotated[
         bool, typer.Option("--json", help="One JSON record per stack on stdout.", rich_help_panel=RUNTIME)
     ] = False,
@@ -127,12 +144,29 @@ def stack_command(
 ) -> None:
     """Make the focal stack of a photo, nearest focus to farthest: a video, a GIF, frames, or a page to click.
     With --fuse, the inverse: one sharp image and a depth map from a captured focal stack."""
+    batch = batch_options(
+        workers, ray, shared_folders, skip_existing, contact_sheet, json_lines=json_lines, quiet=quiet
+    )
     if fuse:
-        fuse_frames(inputs, output, out_dir, save_depth, save_depth_npy, far_first, overwrite, json_lines, quiet)
+        if workers > 1 or ray is not None or contact_sheet is not None:
+            raise SettingsError(
+                "--fuse makes one image from one stack: --workers, --ray and --contact-sheet are for batches of photos"
+            )
+        fuse_frames(
+            inputs,
+            output,
+            out_dir,
+            save_depth,
+            save_depth_npy,
+            far_first,
+            overwrite or skip_existing,
+            skip_existing,
+            json_lines,
+            quiet,
+        )
         return
     check_ranges({"--frames": (frames, STACK_FRAMES), "--fps": (fps, STACK_FPS)})
     check_lens_options(blades=blades, blur=blur)
-    from refocus_cli.errors import SettingsError
     from refocus_cli.stack.settings import check_stack_settings, stack_output_path
 
     check_stack_settings(frames, format.value, fps, blur)
@@ -147,29 +181,30 @@ def stack_command(
     if kernel is not None:
         check_readable_file(kernel)
     whole_folders = format.value in ("png", "html")
+    sheet = (contact_sheet,) if contact_sheet is not None else ()
     check_run_paths(
         inputs_plan.reads
         + model_reads(kernel)
         + RunPaths(
-            writes=() if whole_folders else tuple(outputs.values()),
+            writes=sheet if whole_folders else (*outputs.values(), *sheet),
             write_folders=tuple(outputs.values()) if whole_folders else (),
             new_folders=(out_dir,) if out_dir else (),
         ),
-        overwrite=overwrite,
+        overwrite=overwrite or skip_existing,  # with --skip-existing, outputs there are skipped or this batch's own
         check_reads=False,
     )
+    from refocus_cli.batch.task import BatchTask
     from refocus_cli.devices import resolve_device
-    from refocus_cli.stack.make import StackRequest, make_focal_stack
+    from refocus_cli.stack.make import StackRequest
 
     resolve_device(device.value)
     shape = aperture_from(None if aperture == "disc" else aperture, blades, 0.0, 1.0)
     if out_dir is not None:
         make_folder(out_dir)
-    failures: list[str] = []
-    for source in sources:
+
+    def task_for(source: Path) -> BatchTask:
         if source in problems:
-            failures.append(str(problems[source]))
-            continue
+            return BatchTask("stack", source, None, problem=problems[source])
         request = StackRequest(
             input_path=source,
             output_path=outputs[source],
@@ -185,25 +220,16 @@ def stack_command(
             depth_source=forced or "auto",
             overwrite=overwrite,
         )
-        try:
-            result = make_focal_stack(request)
-        except Exception as error:
-            if debug_enabled():
-                raise
-            failures.append(item_error(source, error))
-            continue
-        if json_lines:
-            typer.echo(json.dumps(result.to_record()))
-        elif not quiet:
-            for note in result.notes:
-                typer.echo(f"refocus: note: {note}", err=True)
-            typer.echo(f"wrote {result.output_path} ({len(result.focus_disparities)} frames)", err=True)
-    for message in failures:
-        echo_error(message)
-    if failures:
-        if len(sources) > 1:
-            typer.echo(f"refocus: {len(failures)} of {len(sources)} inputs failed", err=True)
-        raise typer.Exit(1)
+        reads = tuple(path for path in (source, request.depth_path) if path is not None)
+        return BatchTask("stack", source, request, reads=reads, outputs=(outputs[source],))
+
+    tasks = [task_for(source) for source in sources]
+    run_batch(tasks, batch, title="refocus stack", settings=given_options(ctx), describe=describe)
+
+
+def describe(result: StackResult) -> str:
+    """What was made of one photo, for its `wrote` line and its contact-sheet row."""
+    return f"{len(result.focus_disparities)} frames, {result.format}, depth {result.depth_source}"
 
 
 def fuse_frames(
@@ -214,10 +240,12 @@ def fuse_frames(
     save_depth_npy: bool,
     far_first: bool,
     overwrite: bool,
+    skip_existing: bool,
     json_lines: bool,
     quiet: bool,
 ) -> None:
-    """`refocus stack --fuse`: the output defaults to <first frame's stem>-fused<its suffix>."""
+    """`refocus stack --fuse`: the output defaults to <first frame's stem>-fused<its suffix>; with
+    `skip_existing`, nothing is done when it (and its depth files) are there."""
     frames = sorted(expand_inputs(inputs), key=lambda path: natural_key(path.name))
     if len(frames) < 2:
         raise InputError(frames[0], "--fuse needs at least two frames of a focal stack, got 1 (this one)")
@@ -231,6 +259,12 @@ def fuse_frames(
         raise StackInputError(problems)
     extras = depth_paths(output, with_npy=save_depth_npy) if save_depth or save_depth_npy else []
     made = (out_dir,) if out_dir else ()
+    if skip_existing and all(path.exists() for path in (output, *extras)):
+        if json_lines:
+            typer.echo(json.dumps({"input": str(frames[0]), "output": str(output), "skipped": True}))
+        elif not quiet:
+            typer.echo(f"refocus: skipped the stack: {output} exists (--skip-existing)", err=True)
+        return
     check_run_paths(
         RunPaths(reads=tuple(frames), writes=(output, *extras), new_folders=made),
         overwrite=overwrite,

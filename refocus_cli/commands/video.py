@@ -325,7 +325,7 @@ def video_command(
         tasks,
         batch,
         title=f"refocus {ctx.info_name or 'video'}",
-        settings=given_options(),
+        settings=given_options(ctx),
         describe=describe,
         frame_progress=lambda: _frame_progress(True),
     )
