@@ -26,7 +26,7 @@ RayOption = Annotated[
     str | None,
     typer.Option(
         help="Run the files on a Ray cluster: its address, auto (a running one) or local (start one here). "
-        "Inputs are sent to the workers and outputs written here, unless --shared-folders. Needs refocus-cli[ray].",
+        "Inputs are sent to the workers and outputs written here, unless --shared-folders. Needs refocus-cli\\[ray].",
         rich_help_panel=BATCH,
         show_default=False,
     ),

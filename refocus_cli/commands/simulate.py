@@ -75,7 +75,7 @@ def simulate_command(
         str | None,
         typer.Option(
             help="Run the scenes on a Ray cluster: its address, auto (a running one), or local (start one). "
-            "Needs refocus-cli[ray].",
+            "Needs refocus-cli\\[ray].",
             rich_help_panel=SCALE,
         ),
     ] = None,
