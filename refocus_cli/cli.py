@@ -61,6 +61,11 @@ class RefocusGroup(LightGroup):
                 raise
             echo_error(str(error))
             raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:  # Typer would exit 130 without a word
+            if debug_enabled():
+                raise
+            typer.echo("refocus: interrupted; outputs are written whole, so nothing half-written was left", err=True)
+            raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort, TyperException):
             raise  # Typer's own exits and usage errors keep their codes and boxes
         except Exception as error:  # a bug or an OS failure no check foresaw: still one line, never a traceback

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -34,8 +35,26 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+_stopping = False
+"""Set in a worker process by its first SIGINT: the tasks still queued for it end at once."""
+
+
+def _stop_on_interrupt(signum: int, frame: object) -> None:
+    """A worker's SIGINT handler: stop this task (KeyboardInterrupt unwinds it, temporary files removed) and
+    every task queued after it."""
+    global _stopping
+    _stopping = True
+    raise KeyboardInterrupt
+
+
+def _start_worker() -> None:
+    signal.signal(signal.SIGINT, _stop_on_interrupt)
+
+
 def on_one_thread(function: Callable[[Item], Outcome], item: Item) -> Outcome:
     """`function(item)` with torch on one thread (restored after), as every worker runs a task."""
+    if _stopping:
+        raise KeyboardInterrupt
     import torch
 
     threads = torch.get_num_threads()
@@ -55,17 +74,32 @@ def run_here(function: Callable[[Item], Outcome], items: Iterable[Item]) -> Iter
 def run_in_processes(function: Callable[[Item], Outcome], items: Iterable[Item], workers: int) -> Iterator[Outcome]:
     """Up to `workers` local processes (spawned, so no thread state is inherited), one task each at a time."""
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker) as pool:
         pending: set[Future[Outcome]] = set()
         queue = iter(items)  # pulled as workers free up: an item may be made (read) only when it is handed out
-        while True:
-            for item in islice(queue, BACKLOG_PER_WORKER * workers - len(pending)):
-                pending.add(pool.submit(on_one_thread, function, item))
-            if not pending:
-                return
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
+        try:
+            while True:
+                for item in islice(queue, BACKLOG_PER_WORKER * workers - len(pending)):
+                    pending.add(pool.submit(on_one_thread, function, item))
+                if not pending:
+                    return
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        except BaseException:  # Ctrl-C, or the caller stopped: no new task starts, running ones are interrupted
+            for future in pending:
+                future.cancel()
+            _interrupt(pool)
+            raise
+
+
+def _interrupt(pool: ProcessPoolExecutor) -> None:
+    """SIGINT to the pool's workers (a Ctrl-C at a terminal reaches them anyway): each unwinds its task as this
+    process does, removing its temporary files, and the pool's shutdown then waits only for that."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        if process.is_alive() and process.pid is not None:
+            with suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGINT)
 
 
 @contextmanager
@@ -108,9 +142,14 @@ def run_on_ray(ray: Any, function: Callable[[Item], Outcome], items: Iterable[It
     limit = BACKLOG_PER_WORKER * ray_workers(ray)
     queue = iter(items)
     pending: list[Any] = []
-    while True:
-        pending += [task.remote(function, item) for item in islice(queue, limit - len(pending))]
-        if not pending:
-            return
-        done, pending = ray.wait(pending, num_returns=1)
-        yield ray.get(done[0])
+    try:
+        while True:
+            pending += [task.remote(function, item) for item in islice(queue, limit - len(pending))]
+            if not pending:
+                return
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    except BaseException:  # Ctrl-C, or the caller stopped: the tasks in flight are cancelled
+        for ref in pending:
+            ray.cancel(ref)
+        raise

@@ -228,3 +228,31 @@ def test_paths_swap_for_a_worker_and_back() -> None:
     assert swap_paths(("keep", [Path("/elsewhere/x")]), swaps, in_text=False) == ("keep", [Path("/elsewhere/x")])
     back = {Path("/p/out/0"): Path("out")}
     assert swap_paths({"note": "/p/out/0/a.jpg: no EXIF"}, back) == {"note": "out/a.jpg: no EXIF"}
+
+
+def test_ctrl_c_stops_a_batch_with_one_line_and_only_whole_outputs(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    for index in range(8):
+        Image.fromarray(rng.integers(0, 256, (600, 800, 3), dtype=np.uint8)).save(folder / f"p{index}.png")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "refocus_cli.cli", "image", str(folder), "--depth", "two-plane", "--blur", "30",
+               "--out-dir", str(out), "--workers", "2", "--quiet"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None and not any(out.glob("*.png")):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("refocus: interrupted; ") and "of 8 inputs were done" in lines[0]
+    written = sorted(out.iterdir())
+    assert 1 <= len(written) < 8 and not [p for p in written if p.name.startswith(".")]
+    for path in written:
+        with Image.open(path) as image:
+            image.load()  # whole

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -75,7 +75,7 @@ def split_done(tasks: list[BatchTask]) -> tuple[list[BatchTask], list[BatchTask]
 
 def run_tasks(
     tasks: list[BatchTask], placement: BatchPlacement, progress: Progress | None = None
-) -> Iterator[TaskOutcome]:
+) -> Generator[TaskOutcome, None, None]:
     """Each task's outcome as it finishes (in that order with workers). A task that fails yields its one-line
     error and the rest go on. `progress` (frames of a video) is reported only for tasks run in this process.
 

@@ -8,14 +8,14 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from refocus_cli.commands import echo_error
+from refocus_cli.commands import debug_enabled, echo_error
 
 if TYPE_CHECKING:
     from refocus_cli.batch.runner import BatchPlacement
@@ -68,16 +68,22 @@ def run_batch(
     in_process = options.placement.ray_address is None and options.placement.workers_for(len(todo)) == 1
     show = sys.stderr.isatty() and not options.quiet and not options.json_lines
     frames = frame_progress is not None and in_process and len(todo) == 1
-    if frames and frame_progress is not None:
-        bar: AbstractContextManager[Any] = frame_progress() if show else nullcontext()
-        with bar as frames_done:
-            outcomes = list(_reported(run_tasks(todo, options.placement, frames_done), options, describe, True))
-    else:
-        with _file_progress(show, len(todo)) as file_done:
-            for outcome in _reported(run_tasks(todo, options.placement), options, describe, in_process):
-                outcomes.append(outcome)
-                if file_done is not None:
-                    file_done()
+    try:
+        if frames and frame_progress is not None:
+            bar: AbstractContextManager[Any] = frame_progress() if show else nullcontext()
+            with bar as frames_done, closing(run_tasks(todo, options.placement, frames_done)) as running:
+                outcomes.extend(_reported(running, options, describe, True))
+        else:
+            with _file_progress(show, len(todo)) as file_done, closing(run_tasks(todo, options.placement)) as running:
+                for outcome in _reported(running, options, describe, in_process):
+                    outcomes.append(outcome)
+                    if file_done is not None:
+                        file_done()
+    except KeyboardInterrupt:
+        if debug_enabled():
+            raise
+        typer.echo(interrupted(todo, outcomes), err=True)
+        raise typer.Exit(130) from None
     seconds = time.perf_counter() - start
     failures = tuple(outcome.error for outcome in outcomes if outcome.error is not None)
     if options.contact_sheet is not None:
@@ -92,6 +98,17 @@ def run_batch(
             typer.echo(f"refocus: {len(failures)} of {len(tasks)} inputs failed", err=True)
         raise typer.Exit(1)
     return BatchReport(len(outcomes) - len(failures), len(skipped), failures)
+
+
+def interrupted(todo: list[BatchTask], outcomes: list[TaskOutcome]) -> str:
+    """The one line for a Ctrl-C: what was not written (outputs appear whole or not at all)."""
+    if len(todo) == 1:
+        return f"refocus: interrupted; nothing was written under {todo[0].outputs[0]}"
+    done = sum(outcome.error is None for outcome in outcomes)
+    return (
+        f"refocus: interrupted; {done} of {len(todo)} inputs were done and their outputs are whole, nothing else "
+        "was written (--skip-existing finishes the batch)"
+    )
 
 
 def _reported(
