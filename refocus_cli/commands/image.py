@@ -19,12 +19,13 @@ from refocus_cli.commands.batch_options import (
 )
 from refocus_cli.commands.inputs import (
     check_outputs,
-    expand_inputs,
+    find_inputs,
     output_path_for,
     plan_inputs,
 )
 from refocus_cli.commands.limits import check_lens_options
 from refocus_cli.commands.options import (
+    DEFAULTS,
     FORCED_DEPTH_SOURCES,
     ApertureOption,
     AspectOption,
@@ -151,11 +152,14 @@ def image_command(
         focus_distance=focus_distance,
     )  # after the checks above (their wording), before any file is read
     aperture_name, blades_count = aperture_choice(aperture, blades, lens, defaults)
-    sources = expand_inputs(inputs)
-    extension = pick(format, defaults.format)
-    outputs = plan_outputs(
-        sources, output, out_dir, pick(suffix, defaults.suffix), extension.value if extension else None
+    run_suffix = pick(suffix, defaults.suffix)
+    depth_folder = depth if depth is not None and depth.is_dir() else None
+    found = find_inputs(
+        inputs, own_suffixes=tuple(dict.fromkeys((run_suffix, DEFAULTS.suffix))), depth_folder=depth_folder
     )
+    sources = found.paths
+    extension = pick(format, defaults.format)
+    outputs = plan_outputs(sources, output, out_dir, run_suffix, extension.value if extension else None)
     forced_source = str(depth) if depth is not None and str(depth) in FORCED_DEPTH_SOURCES else None
     inputs_plan = plan_inputs(sources, depth, forced_source is not None)
     problems = inputs_plan.problems
@@ -195,6 +199,9 @@ def image_command(
     kind = pick(depth_kind, defaults.depth_kind)
     if out_dir is not None:
         make_folder(out_dir)  # only once every setting and path is valid
+    if not quiet:
+        for note in found.notes:
+            typer.echo(f"refocus: note: {note}", err=True)
 
     def request_for(source: Path, out: Path) -> ImageRequest:
         return ImageRequest(

@@ -13,26 +13,67 @@ from refocus_cli.io.run_paths import RunPaths, check_readable_file, resolved, un
 
 
 def expand_inputs(items: list[str]) -> list[Path]:
+    """`find_inputs` without leaving anything out: every image of a folder or glob."""
+    return find_inputs(items, own_suffixes=(), keep_own=True).paths
+
+
+@dataclass(frozen=True)
+class FoundInputs:
+    """The inputs named on the command line, and one note per folder or glob that left files out."""
+
+    paths: list[Path]
+    notes: tuple[str, ...] = ()
+
+
+def find_inputs(
+    items: list[str],
+    *,
+    own_suffixes: tuple[str, ...] = (),
+    depth_folder: Path | None = None,
+    keep_own: bool = False,
+) -> FoundInputs:
     """Files as given, globs the shell left alone, and the images inside folders (sorted, not recursive).
 
-    A name that matches nothing stays in the list, so reading it later reports 'no such file' for it.
+    Out of folders and globs go this tool's own outputs beside their photos (`own_suffixes`: the names
+    `refocus image` adds) and depth maps kept beside photos, unless `keep_own`; the --depth folder given as an
+    input is not read as photos. A file named on its own is always kept. A name that matches nothing stays in
+    the list, so reading it later reports 'no such file' for it.
     """
+    from refocus_cli.io.own_outputs import leave_out_own
+
     paths: list[Path] = []
+    notes: list[str] = []
+
+    def add(found: list[Path], where: str) -> None:
+        if keep_own:
+            paths.extend(found)
+            return
+        kept, left = leave_out_own(found, own_suffixes)
+        note = left.note(where)
+        if not kept and note:
+            raise InputError(where, f"holds no photos of its own: {note.split(': left out ', 1)[1]}")
+        paths.extend(kept)
+        if note:
+            notes.append(note)
+
     for item in items:
         path = Path(item)
         if path.is_dir():
+            if depth_folder is not None and resolved(path) == resolved(depth_folder):
+                notes.append(f"{path}: the --depth folder, not read as photos")
+                continue
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 raise InputError(path, "folder holds no images (.jpg, .png, .tif, .webp, .heic)")
-            paths.extend(found)
+            add(found, str(path))
         elif not path.exists() and glob.has_magic(item):
             matches = sorted(Path(p) for p in glob.glob(item))
             if not matches:
                 raise InputError(item, "no file matches this pattern")
-            paths.extend(matches)
+            add(matches, item)
         else:
             paths.append(path)
-    return list(dict.fromkeys(paths))  # a file named twice is done once
+    return FoundInputs(list(dict.fromkeys(paths)), tuple(notes))  # a file named twice is done once
 
 
 def output_path_for(

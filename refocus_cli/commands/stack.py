@@ -18,7 +18,7 @@ from refocus_cli.commands.batch_options import (
     WorkersOption,
     batch_options,
 )
-from refocus_cli.commands.inputs import expand_inputs, plan_inputs
+from refocus_cli.commands.inputs import find_inputs, plan_inputs
 from refocus_cli.commands.limits import (
     BLADES,
     BLUR_K_PX,
@@ -28,7 +28,15 @@ from refocus_cli.commands.limits import (
     check_ranges,
     in_help,
 )
-from refocus_cli.commands.options import APERTURE, DEPTH, FORCED_DEPTH_SOURCES, OUTPUT, RUNTIME, aperture_from
+from refocus_cli.commands.options import (
+    APERTURE,
+    DEFAULTS,
+    DEPTH,
+    FORCED_DEPTH_SOURCES,
+    OUTPUT,
+    RUNTIME,
+    aperture_from,
+)
 from refocus_cli.errors import InputError, SettingsError, StackInputError
 from refocus_cli.io.depth_output import depth_paths
 from refocus_cli.io.formats import image_format
@@ -170,7 +178,12 @@ def stack_command(
     from refocus_cli.stack.settings import check_stack_settings, stack_output_path
 
     check_stack_settings(frames, format.value, fps, blur)
-    sources = expand_inputs(inputs)
+    depth_folder = depth if depth is not None and depth.is_dir() else None
+    found = find_inputs(inputs, own_suffixes=(DEFAULTS.suffix,), depth_folder=depth_folder)
+    sources = found.paths
+    if not quiet:
+        for note in found.notes:
+            typer.echo(f"refocus: note: {note}", err=True)
     if output is not None and len(sources) > 1:
         raise SettingsError(f"-o names one output but {len(sources)} inputs were given; use --out-dir")
     forced = str(depth) if depth is not None and str(depth) in FORCED_DEPTH_SOURCES else None
@@ -246,7 +259,11 @@ def fuse_frames(
 ) -> None:
     """`refocus stack --fuse`: the output defaults to <first frame's stem>-fused<its suffix>; with
     `skip_existing`, nothing is done when it (and its depth files) are there."""
-    frames = sorted(expand_inputs(inputs), key=lambda path: natural_key(path.name))
+    found = find_inputs(inputs)  # without an earlier fused image and depth maps
+    frames = sorted(found.paths, key=lambda path: natural_key(path.name))
+    if not quiet:
+        for note in found.notes:
+            typer.echo(f"refocus: note: {note}", err=True)
     if len(frames) < 2:
         raise InputError(frames[0], "--fuse needs at least two frames of a focal stack, got 1 (this one)")
     if output is None:

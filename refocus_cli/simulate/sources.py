@@ -20,20 +20,11 @@ import torch
 
 from refocus_cli.errors import InputError, SettingsError
 from refocus_cli.io.formats import DEPTH_SUFFIXES, IMAGE_SUFFIXES
+from refocus_cli.io.own_outputs import DEPTH_NAME_PATTERNS, is_depth_name
 from refocus_cli.simulate.settings import SplitSettings
 
 PROCEDURAL = "procedural"
 SPLITS = ("train", "validation", "test")
-DEPTH_NAME_PATTERNS = (
-    "depth/{stem}",
-    "{stem}-depth",
-    "{stem}_depth",
-    "{stem}.depth",
-    "{stem}-disparity",
-    "{stem}_disparity",
-)
-"""Names (without suffix, relative to the photo's folder) where a photo's depth file is looked for."""
-_DEPTH_MARKERS = ("-depth", "_depth", ".depth", "-disparity", "_disparity")
 
 
 @dataclass(frozen=True)
@@ -110,15 +101,11 @@ def find_photos(folder: Path) -> list[tuple[Path, Path | None]]:
     photos = sorted(
         path
         for path in folder.iterdir()
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not _is_depth_name(path)
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not is_depth_name(path)
     )
     if not photos:
         raise InputError(folder, "holds no photos (.jpg, .png, .tif, .webp, .heic)")
     return [(photo, _depth_file_for(photo)) for photo in photos]
-
-
-def _is_depth_name(path: Path) -> bool:
-    return any(path.stem.endswith(marker) for marker in _DEPTH_MARKERS)
 
 
 def _depth_file_for(photo: Path) -> Path | None:
