@@ -3,7 +3,7 @@
 _refocus() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "bench bokeh-video generate image models simulate stack train video --help --version" -- "$cur")); return
+        COMPREPLY=($(compgen -W "bench bokeh-video completions generate image models simulate stack train video --help --version" -- "$cur")); return
     fi
     case "${COMP_WORDS[1]}" in
     bench)
@@ -44,6 +44,11 @@ _refocus() {
         esac
         if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --out-dir --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --config --workers --ray --shared-folders --skip-existing --contact-sheet --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
+    completions)
+        case "$prev" in
+        esac
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --overwrite --help -h" -- "$cur")); return; fi
+        COMPREPLY=($(compgen -W "install show bash zsh fish" -- "$cur"));;
     generate)
         case "$prev" in
         --model) return;;
@@ -104,7 +109,7 @@ _refocus() {
         case "$prev" in
         esac
         if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--json --help -h" -- "$cur")); return; fi
-        COMPREPLY=($(compgen -f -- "$cur"));;
+        COMPREPLY=($(compgen -W "fetch" -- "$cur"));;
     simulate)
         case "$prev" in
         --source) return;;

@@ -9,6 +9,7 @@ A new subcommand is a module in `refocus_cli/commands/` and its line in COMMANDS
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -34,6 +35,7 @@ COMMANDS = {  # in the order `refocus --help` lists them
     "bench": Subcommand("bench", "bench_command", no_args_is_help=False),
     "generate": Subcommand("generate", "generate_command"),
     "models": Subcommand("models", "models_app", no_args_is_help=False),
+    "completions": Subcommand("completions", "completions_app"),
 }
 RICH_MARKUP: Final = "rich"
 
@@ -83,6 +85,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=RICH_MARKUP,
     context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,  # Typer's completion runs the program on every TAB: `refocus completions` instead
+)
+TYPER_COMPLETE_VAR = "_REFOCUS_COMPLETE"
+"""Set by a completion script that Typer's --install-completion installed before it was replaced."""
+TYPER_COMPLETION_MOVED = (
+    "{option} is replaced by `refocus completions install bash|zsh|fish` (or `refocus completions show SHELL`): "
+    "a static script, so TAB never starts Python"
 )
 
 
@@ -92,10 +101,23 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _typer_completion(ctx: typer.Context, param: Any, value: bool) -> None:
+    """Typer's --install-completion / --show-completion, asked for by habit: point to `refocus completions`."""
+    if value:
+        echo_error(TYPER_COMPLETION_MOVED.format(option=param.opts[0]))
+        raise typer.Exit(2)
+
+
 @app.callback()
 def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    _install_completion: Annotated[
+        bool, typer.Option("--install-completion", callback=_typer_completion, is_eager=True, hidden=True)
+    ] = False,
+    _show_completion: Annotated[
+        bool, typer.Option("--show-completion", callback=_typer_completion, is_eager=True, hidden=True)
     ] = False,
 ) -> None:
     """Refocus photos after capture: any focus point, any amount of lens blur, real optics."""
@@ -103,6 +125,10 @@ def _root(
 
 def main() -> None:
     """Console entry point: user errors become `refocus: error: <message>` and exit code 1 (see RefocusGroup)."""
+    if os.environ.get(TYPER_COMPLETE_VAR):  # a script Typer installed earlier still completes (add_completion off)
+        from typer.completion import completion_init
+
+        completion_init()
     try:
         app(prog_name="refocus")
     except KeyboardInterrupt:  # outputs are written atomically: nothing half-written is left behind

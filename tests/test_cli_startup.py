@@ -48,7 +48,8 @@ print("heavy:" + ",".join(heavy))
     [("refocus image --device ", "3", ["auto", "cpu", "cuda"]), ("refocus image --depth-k", "2", ["--depth-kind"])],
 )
 def test_dynamic_completion_is_light(words: str, cword: str, expected: list[str]) -> None:
-    """Typer's own completion (`refocus --install-completion`) runs the program on every TAB: no torch."""
+    """Typer's own completion (what `refocus --install-completion` installed before `refocus completions`) runs the
+    program on every TAB: no torch."""
     env = {**os.environ, "_REFOCUS_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": cword}
     result = subprocess.run(
         [sys.executable, "-c", COMPLETION_PROBE], capture_output=True, text=True, env=env, timeout=60

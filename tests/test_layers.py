@@ -49,6 +49,7 @@ FLOORS: dict[str, int] = {
     "modes": 1,
     "highlights": 1,
     "pool": 1,
+    "shipped": 1,  # where the bundled models and completion scripts are: the wheel's package data or the checkout
     "completions": 4,
     "fusion": 2,
     "refocus_cli": 1,

@@ -18,7 +18,8 @@ from refocus_cli.cli import app
 from refocus_cli.errors import DepthUnavailableError, ModelUnavailableError, SettingsError
 from refocus_cli.registry import ModelEntry, default_entry, fetch_model, load_registry, presence, resolve_model
 from refocus_cli.registry import registry as registry_module
-from refocus_cli.registry.registry import KINDS, PROJECT_ROOT
+from refocus_cli.registry.registry import KINDS
+from refocus_cli.shipped import PROJECT_ROOT
 
 SD_TURBO_REVISION = "b261bac6fd2cf515557d5d0707481eafa0485ec2"
 

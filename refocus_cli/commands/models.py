@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from refocus_cli.registry.registry import PROJECT_ROOT, ModelEntry
+from refocus_cli.registry.registry import ModelEntry
 from refocus_cli.registry.resolve import Presence
 
 TABLE_WIDTH = 170
@@ -86,12 +86,13 @@ def model_record(entry: ModelEntry, found: Presence) -> dict[str, Any]:
 
 
 def present_label(found: Presence) -> str:
-    """Where a model is, as listed: `bundled: FOLDER` (relative to the project when inside it), `cache` or
-    `missing`."""
+    """Where a model is, as listed: `bundled: FOLDER` (relative to the installed package's data or the checkout
+    when inside either), `cache` or `missing`."""
     if found.where != "bundled" or found.path is None:
         return found.where
-    path = found.path
-    return f"bundled: {path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path}"
+    from refocus_cli.shipped import shown_path
+
+    return f"bundled: {shown_path(found.path)}"
 
 
 def size_label(size_mb: float) -> str:

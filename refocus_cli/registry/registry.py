@@ -13,7 +13,8 @@ One table per model, keyed by its name (lower case, no "/", so that it never rea
     licence = "..."
     size_mb = 5200                    # approximate download, MB
     used_for = "..."                  # one line
-    local = "models/refocus-small"    # optional: a folder, relative to the project root (or absolute)
+    local = "models/refocus-small"    # optional: a folder, relative to the project root (or absolute); the
+                                      #   wheel carries models/ as package data (refocus_cli.shipped)
     steps = 1                         # optional: default denoising steps (text-to-image)
     guidance = 0.0                    # optional: default classifier-free guidance scale (text-to-image)
 
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from refocus_cli.errors import SettingsError
+from refocus_cli.shipped import shipped_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,8 +40,6 @@ else:  # pragma: no cover - Python 3.10
 
 REGISTRY_PATH = Path(__file__).resolve().with_name("registry.toml")
 """The registry `load_registry` reads when given no path."""
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-"""The folder a relative `local` is taken from (the project's root, which holds `models/`)."""
 KINDS = ("depth", "refocus", "text-to-image")
 DTYPES = ("float16", "bfloat16", "float32")
 UNPINNED = "unpinned"
@@ -76,7 +76,8 @@ class ModelEntry:
         licence: the weights' licence.
         size_mb: approximate download size, MB.
         used_for: what `refocus` uses it for, one line.
-        local: a folder holding it (relative to `PROJECT_ROOT`, or absolute), or None.
+        local: a folder holding it (relative to the project's root, where the package's data is looked in
+            first: see `refocus_cli.shipped`; or absolute), or None.
         default: whether it is its kind's default.
         steps: default denoising steps (a text-to-image model's own recommendation), or None.
         guidance: default classifier-free guidance scale (0: none), or None.
@@ -124,8 +125,12 @@ class ModelEntry:
 
     @property
     def local_path(self) -> Path | None:
-        """`local` as a path (relative ones from `PROJECT_ROOT`); None without one."""
-        return None if self.local is None else PROJECT_ROOT / Path(self.local).expanduser()
+        """`local` as a path (a relative one in the installed package's data, else in the checkout); None
+        without one."""
+        if self.local is None:
+            return None
+        local = Path(self.local).expanduser()
+        return local if local.is_absolute() else shipped_path(local)
 
 
 def load_registry(path: Path | None = None) -> dict[str, ModelEntry]:
