@@ -256,3 +256,35 @@ def test_ctrl_c_stops_a_batch_with_one_line_and_only_whole_outputs(tmp_path: Pat
     for path in written:
         with Image.open(path) as image:
             image.load()  # whole
+
+
+def test_folders_leave_out_this_tools_outputs_and_depth_maps(photos: Path) -> None:
+    from refocus_cli.commands.inputs import find_inputs
+
+    folder = photos / "in"
+    (folder / "d.jpg").unlink()
+    assert invoke(*image_args(photos, "in"))[0] == 0  # outputs beside the photos
+    (folder / "a-depth.png").write_bytes((photos / "depth" / "a.png").read_bytes())
+    found = find_inputs([str(folder)], own_suffixes=("_refocus",))
+    assert [p.name for p in found.paths] == list(PHOTOS)
+    assert len(found.notes) == 1 and "left out 9 files this tool wrote" in found.notes[0]
+    assert "1 depth map (a-depth.png)" in found.notes[0]
+    glob_found = find_inputs([str(folder / "*.png")], own_suffixes=("_refocus",))
+    assert [p.name for p in glob_found.paths] == ["a.png", "c.png"]
+    named = find_inputs([str(folder / "a_refocus.png")], own_suffixes=("_refocus",))
+    assert [p.name for p in named.paths] == ["a_refocus.png"] and not named.notes  # named: always used
+    code, _, err = invoke(*image_args(photos, "in", "--skip-existing"))
+    assert code == 0 and "skipped 3 of 3 inputs" in err and "left out 9 files this tool wrote" in err
+    code, _, err = invoke("image", str(photos / "depth"), "--depth", str(photos / "depth"), "--out-dir",
+                          str(photos / "o"))  # fmt: skip
+    assert code == 1 and "the --depth folder, not read as photos" in err
+
+
+def test_a_folder_of_depth_maps_only_is_one_line(tmp_path: Path) -> None:
+    from refocus_cli.commands.inputs import find_inputs
+    from refocus_cli.errors import InputError
+
+    for name in ("x-depth.png", "y_disparity.png"):
+        Image.new("L", (4, 4)).save(tmp_path / name)
+    with pytest.raises(InputError, match="holds no photos of its own: 2 depth maps"):
+        find_inputs([str(tmp_path)], own_suffixes=("_refocus",))

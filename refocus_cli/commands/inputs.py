@@ -73,6 +73,8 @@ def find_inputs(
             add(matches, item)
         else:
             paths.append(path)
+    if not paths and notes:
+        raise InputError(items[0], f"no photos to work on ({'; '.join(notes)})")
     return FoundInputs(list(dict.fromkeys(paths)), tuple(notes))  # a file named twice is done once
 
 

@@ -9,6 +9,7 @@ Names only: no file is opened.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,13 +68,21 @@ def own_output_base(path: Path, suffixes: tuple[str, ...]) -> str | None:
 
 def leave_out_own(paths: list[Path], suffixes: tuple[str, ...]) -> tuple[list[Path], LeftOut]:
     """The photos among `paths` (one folder's files, or a glob's), without this tool's outputs (named after a
-    photo that is there too) and depth maps."""
-    stems = {path.parent / path.stem for path in paths}
+    photo in the same folder) and depth maps."""
+    from refocus_cli.io.formats import IMAGE_SUFFIXES
+
+    photo_stems: dict[Path, set[str]] = {}
     kept: list[Path] = []
     left = LeftOut()
     for path in paths:
+        if path.parent not in photo_stems:
+            try:
+                names = [entry.name for entry in os.scandir(path.parent) if entry.is_file()]
+            except OSError:
+                names = []
+            photo_stems[path.parent] = {Path(n).stem for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES}
         base = own_output_base(path, suffixes)
-        if base is not None and path.parent / base in stems:
+        if base is not None and base in photo_stems[path.parent]:
             left.outputs.append(path)
         elif is_depth_name(path):
             left.depth_maps.append(path)
