@@ -213,6 +213,11 @@ def test_video_takes_several_clips_and_refuses_what_it_cannot_resume(tmp_path: P
     code, _, err = invoke("video", str(tmp_path / "clips"), "--depth", "two-plane", "--out-dir",
                           str(tmp_path / "out"), "--skip-existing")  # fmt: skip
     assert code == 0 and "skipped 2 of 2 inputs" in err
+    assert invoke("video", clips[0], "--depth", "two-plane")[0] == 0  # beside it: a-refocused.mp4
+    code, _, err = invoke("video", str(tmp_path / "clips"), "--depth", "two-plane", "--skip-existing")
+    assert code == 0 and "left out 1 clip this tool wrote (a-refocused.mp4)" in err
+    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == ["a-refocused.mp4", "a.mp4", "b-refocused.mp4",
+                                                                       "b.mp4"]  # fmt: skip
 
 
 def test_fuse_is_one_stack() -> None:

@@ -13,17 +13,28 @@ from refocus_cli.errors import InputError, OutputError, SettingsError
 from refocus_cli.io.run_paths import RunPaths
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi")
+OWN_SUFFIX = "-refocused"
+"""What `default_output` adds to a clip's name."""
 
 
-def expand_clips(items: list[Path]) -> list[Path]:
+def expand_clips(items: list[Path]) -> tuple[list[Path], list[str]]:
     """Each clip named: a video file, a frame pattern, a folder of frames (one clip), a folder holding videos
-    (each one a clip, sorted), or a glob the shell left alone. A name that matches nothing stays, so reading it
-    reports 'no such file'."""
+    (each one a clip, sorted, without this tool's earlier outputs beside them: `<stem>-refocused.<ext>`), or a
+    glob the shell left alone. A name that matches nothing stays, so reading it reports 'no such file'. Returns
+    the clips and a note per folder that left outputs out."""
     clips: list[Path] = []
+    notes: list[str] = []
     for item in items:
         if item.is_dir():
             videos = sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-            clips.extend(videos or [item])
+            stems = {video.stem for video in videos}
+            own = [v for v in videos if v.stem.endswith(OWN_SUFFIX) and v.stem[: -len(OWN_SUFFIX)] in stems]
+            if own:
+                notes.append(
+                    f"{item}: left out {len(own)} clip{'' if len(own) == 1 else 's'} this tool wrote "
+                    f"({', '.join(v.name for v in own[:3])}{' ...' if len(own) > 3 else ''}); name a file to use it"
+                )
+            clips.extend([v for v in videos if v not in own] or [item])
         elif "%" not in item.name and not item.exists() and glob.has_magic(str(item)):
             matches = sorted(Path(p) for p in glob.glob(str(item)))
             if not matches:
@@ -31,7 +42,7 @@ def expand_clips(items: list[Path]) -> list[Path]:
             clips.extend(matches)
         else:
             clips.append(item)
-    return list(dict.fromkeys(clips))
+    return list(dict.fromkeys(clips)), notes
 
 
 def plan_clip_outputs(clips: list[Path], output: Path | None, out_dir: Path | None) -> list[Path]:
@@ -74,7 +85,7 @@ def read_roots(clip: Path | None) -> list[Path]:
 def default_output(clip: Path) -> Path:
     """<stem>-refocused<suffix> beside a video; <folder>-refocused/ beside an image sequence."""
     if clip.suffix.lower() in VIDEO_SUFFIXES:
-        return clip.with_name(f"{clip.stem}-refocused{clip.suffix}")
+        return clip.with_name(f"{clip.stem}{OWN_SUFFIX}{clip.suffix}")
     if "%" in clip.name:
         folder = clip.parent
         return folder.with_name(f"{folder.name}-refocused") / clip.name

@@ -247,7 +247,7 @@ def video_command(
     defaults = load_config(config).image  # the same defaults as `refocus image`
     aperture_name, blades_count = aperture_choice(aperture, blades, None, defaults)
     depth_model = pick(depth_model, defaults.depth_model)
-    sources = expand_clips(clips)
+    sources, notes = expand_clips(clips)
     outs = plan_clip_outputs(sources, output, out_dir)
     if depth_video is not None and len(sources) > 1:
         raise SettingsError(f"--depth-video is one clip's depth, but {len(sources)} clips were given")
@@ -311,6 +311,9 @@ def video_command(
     )
     if out_dir is not None:
         make_folder(out_dir)
+    if not quiet:
+        for note in notes:  # once every check has passed
+            typer.echo(f"refocus: note: {note}", err=True)
     tasks = [
         BatchTask(
             "video",
