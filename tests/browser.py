@@ -12,6 +12,20 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+REQUIRE_BROWSER = "REFOCUS_REQUIRE_BROWSER"
+"""Set (CI can), a missing Chromium fails the browser tests instead of skipping them."""
+
+
+def chromium_or_skip() -> str:
+    """The Chromium to drive, or the test skipped with the reason (failed under REFOCUS_REQUIRE_BROWSER)."""
+    import pytest
+
+    found = find_chromium()
+    if found is None:
+        if os.environ.get(REQUIRE_BROWSER):
+            pytest.fail("no Chromium on PATH, and REFOCUS_REQUIRE_BROWSER is set")
+        pytest.skip("no Chromium on PATH (apt-get install chromium)")
+    return found
 
 
 def find_chromium() -> str | None:

@@ -77,3 +77,11 @@ def ray_cluster() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """A headless-capable Chromium on PATH (tests/browser.py drives it), or the test skipped."""
+    from browser import chromium_or_skip  # tests/browser.py
+
+    return chromium_or_skip()

@@ -22,9 +22,8 @@ from refocus_cli.io.contact_sheet import ContactSheet, SheetEntry, check_sheet_p
 from refocus_cli.io.contact_sheet_image import MAX_SIDE_PX, THUMB_SIDES_PX, plan_layout
 from refocus_cli.io.images import png16_bytes
 from refocus_cli.io.thumbnails import thumbnail
-from tests.browser import Browser, find_chromium
+from tests.browser import Browser
 
-REQUIRE_BROWSER = "REFOCUS_REQUIRE_BROWSER"
 COLOURS = [(i * 15, 255 - i * 15, (i * 67) % 256) for i in range(16)]
 """Distinct solid colours, one per frame of the synthetic clips and stacks."""
 ODD_NAME = 'we<b>&"ird #1.jpg'
@@ -304,16 +303,6 @@ def test_links_to_stack_folders_and_missing_outputs(tmp_path: Path) -> None:
     assert "photo-stack/index.html" in parsed.hrefs  # the stack's page itself
     assert not any("gone" in href for href in parsed.hrefs)  # nothing to link to
     assert "missing" in " ".join(parsed.text)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    found = find_chromium()
-    if found is None:
-        if os.environ.get(REQUIRE_BROWSER):
-            pytest.fail("no Chromium on PATH, and REFOCUS_REQUIRE_BROWSER is set")
-        pytest.skip("no Chromium on PATH (apt-get install chromium)")
-    return found
 
 
 def test_chromium_shows_the_sheet_from_file_urls_with_no_network(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
-from browser import Browser, find_chromium  # tests/browser.py
+from browser import Browser  # tests/browser.py
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -21,8 +20,6 @@ from refocus_cli.render.reference import render_reference
 from refocus_cli.render.scenes import random_layered_scene
 from refocus_cli.render.stacking import blend_stack, in_focus_masks
 from refocus_cli.stack.sweep import sweep_focus_disparities
-
-REQUIRE_BROWSER = "REFOCUS_REQUIRE_BROWSER"
 
 
 def test_sweep_spans_the_depth_present_nearest_first() -> None:
@@ -122,16 +119,6 @@ def test_an_existing_output_is_kept_without_overwrite(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["stack", str(photo), "--depth", str(depth), "--format", "html", "-o", str(out)])
     assert result.exit_code == 1 and "exists; pass --overwrite" in result.output
     assert (out / "mine.txt").read_text() == "keep"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    found = find_chromium()
-    if found is None:
-        if os.environ.get(REQUIRE_BROWSER):
-            pytest.fail("no Chromium on PATH, and REFOCUS_REQUIRE_BROWSER is set")
-        pytest.skip("no Chromium on PATH (apt-get install chromium)")
-    return found
 
 
 def test_the_page_shows_the_frame_focused_where_you_click(tmp_path: Path, chromium: str) -> None:
