@@ -120,9 +120,21 @@ def physical_signed_coc_px(depth_m: torch.Tensor, camera: CameraSettings, image_
     Returns:
         [N,1,H,W] signed radius in pixels, clamped to +-MAX_COC_RADIUS_PX.
     """
+    return inverse_depth_signed_coc_px(1.0 / depth_m.clamp_min(1e-6), camera, image_width_px)
+
+
+def inverse_depth_signed_coc_px(
+    inverse_depth_per_m: torch.Tensor, camera: CameraSettings, image_width_px: int
+) -> torch.Tensor:
+    """`physical_signed_coc_px` from inverse depth 1/z [N,1,H,W] in 1/m (>= 0; 0 = infinity).
+
+    >>> import torch
+    >>> coc = inverse_depth_signed_coc_px(torch.tensor([[[[0.0, 0.5]]]]), CameraSettings(2.0, 50.0, 36.0, 2.0), 360)
+    >>> [round(v, 3) for v in coc.flatten().tolist()]
+    [-3.205, 0.0]
+    """
     k = camera.blur_k_per_inverse_m(image_width_px)
-    inverse_depth = 1.0 / depth_m.clamp_min(1e-6)
-    return (k * (inverse_depth - 1.0 / camera.focus_distance_m)).clamp(-MAX_COC_RADIUS_PX, MAX_COC_RADIUS_PX)
+    return (k * (inverse_depth_per_m - 1.0 / camera.focus_distance_m)).clamp(-MAX_COC_RADIUS_PX, MAX_COC_RADIUS_PX)
 
 
 def sensor_width_from_35mm(focal_length_mm: float, focal_length_35mm: float) -> float:

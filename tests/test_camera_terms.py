@@ -206,3 +206,16 @@ def test_the_focus_distance_comes_from_what_is_known() -> None:
     assert focus_distance_choice(None, 0.02, 50.0, 36.0)[0] == pytest.approx(1.25)  # nearer than f: not believed
     assert framing_distance_m(6.9, 9.8) == pytest.approx(0.6 * 6.9 * 36 / 9.8 / 24)
     assert framing_distance_m(85.0) == pytest.approx(2.125)
+
+
+@pytest.mark.parametrize("focus_distance_m", [1.25, 2.125, 7.0])
+def test_the_far_end_has_the_blur_of_infinity_whatever_the_focus(focus_distance_m: float) -> None:
+    """Rounding at disparity 0 (1/z a hair below 0) must not turn infinity into a point at the lens."""
+    from refocus_cli.lens import inverse_depth_signed_coc_px
+
+    camera = CameraSettings(1.4, 85.0, 36.0, focus_distance_m)
+    infinity_px = -camera.blur_k_per_inverse_m(1280) / focus_distance_m
+    for focus_disparity in np.linspace(0.1, 1.0, 91):
+        inverse = inverse_depth_per_m(torch.zeros(1, 1, 1, 1), float(focus_disparity), focus_distance_m)
+        coc = float(inverse_depth_signed_coc_px(inverse, camera, 1280))
+        assert coc == pytest.approx(infinity_px, rel=1e-5), focus_disparity

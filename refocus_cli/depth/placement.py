@@ -121,7 +121,7 @@ def inverse_depth_per_m(
     """Inverse depth 1/Z [N,1,H,W] in 1/m of a relative disparity [N,1,H,W] in [0, 1] (1 = nearest).
 
     ``1/Z = 1/S + (1/S - 1/far) * (d - d_f) / max(d_f, MIN_FOCUS_LEVER)``: 1/S at d_f, 1/far at d = 0 (when
-    d_f >= MIN_FOCUS_LEVER), positive on [0, 1].
+    d_f >= MIN_FOCUS_LEVER), never below 1/far on [0, 1] (0 for an infinite far limit).
 
     >>> import torch
     >>> inverse_depth_per_m(torch.tensor([[[[0.0, 0.5, 1.0]]]]), 0.5, 2.0).tolist()
@@ -130,7 +130,8 @@ def inverse_depth_per_m(
     check_far_limit(focus_distance_m, far_m)
     focus_w, far_w = 1.0 / focus_distance_m, 1.0 / far_m
     lever = max(focus_disparity, MIN_FOCUS_LEVER)
-    return focus_w + (focus_w - far_w) * (disparity - focus_disparity) / lever
+    inverse = focus_w + (focus_w - far_w) * (disparity - focus_disparity) / lever
+    return inverse.clamp_min(far_w)  # >= 1/far on [0, 1] but for rounding
 
 
 def placement(focus_disparity: float, focus_distance_m: float, why: str, far_m: float = FAR_LIMIT_M) -> Placement:

@@ -30,6 +30,7 @@ from refocus_cli.lens import (
     CameraSettings,
     PartialCamera,
     camera_from_exif,
+    inverse_depth_signed_coc_px,
     physical_signed_coc_px,
     signed_coc_px,
 )
@@ -103,8 +104,8 @@ def placed_coc_map(
     focus_m, why = focus_distance_choice(given_m, exif.focus_distance_m, partial.focal_length_mm, sensor_width_mm)
     camera = completed(partial.overridden_by(PartialCamera(focus_distance_m=focus_m)), request)
     placed = placement(focus_disparity, focus_m, why)
-    depth_m = 1.0 / inverse_depth_per_m(disparity, focus_disparity, focus_m)  # [1,1,H,W] m, inf at 1/Z = 0
-    return CocMap(physical_signed_coc_px(depth_m, camera, loaded.width), focus_disparity, rule, camera, placed)
+    inverse_m = inverse_depth_per_m(disparity, focus_disparity, focus_m)  # [1,1,H,W] 1/m, 0 = infinity
+    return CocMap(inverse_depth_signed_coc_px(inverse_m, camera, loaded.width), focus_disparity, rule, camera, placed)
 
 
 def completed(partial: PartialCamera, request: ImageRequest) -> CameraSettings:
