@@ -133,7 +133,8 @@ SensorWidthOption = Annotated[
 FocusDistanceOption = Annotated[
     float | None,
     typer.Option(
-        help=f"Physical mode: focus distance{in_help(FOCUS_DISTANCE_M)} (default: depth at --focus, else EXIF).",
+        help=f"Physical mode: focus distance{in_help(FOCUS_DISTANCE_M)} (default: metric depth at --focus, else "
+        "EXIF, else 0.025 m per mm of 35 mm-equivalent focal length).",
         rich_help_panel=BLUR,
     ),
 ]
