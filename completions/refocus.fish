@@ -104,7 +104,7 @@ complete -c refocus -n '__fish_seen_subcommand_from image' -l blur -x -d 'CoC ra
 complete -c refocus -n '__fish_seen_subcommand_from image' -l fnumber -x -d 'Physical mode: f-number, between 0.5 and 256'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l focal-length -x -d 'Physical mode: focal length, between 0.5 and 5000 mm'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l sensor-width -x -d 'Physical mode: sensor width, between 0.5 and 300 mm (default: from EXIF, else 36)'
-complete -c refocus -n '__fish_seen_subcommand_from image' -l focus-distance -x -d 'Physical mode: focus distance, between 0.001 and 100000 m (default: depth at --focus, else EXIF)'
+complete -c refocus -n '__fish_seen_subcommand_from image' -l focus-distance -x -d 'Physical mode: focus distance, between 0.001 and 100000 m (default: metric depth at --focus, else EXIF, else 0.025 m per mm of 35 mm-equivalent focal length)'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l preset -x -d 'Physical mode: a named lens (portrait-85, phone, ...)'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l aperture -x -d 'disc, polygon, or a kernel image file'
 complete -c refocus -n '__fish_seen_subcommand_from image' -l blades -x -d 'Iris blades (implies polygon), between 3 and 32'

@@ -26,6 +26,18 @@ FULL_FRAME_WIDTH_MM = 36.0
 MAX_COC_RADIUS_PX = 256.0
 
 
+def check_focus_beyond_focal_length(focus_distance_m: float, focal_length_mm: float) -> None:
+    """Raise `SettingsError` unless the focus distance lies beyond the focal length (a thin lens focuses no nearer).
+
+    >>> check_focus_beyond_focal_length(2.0, 50.0)
+    """
+    if not focus_distance_m * 1000.0 > focal_length_mm:
+        raise SettingsError(
+            f"--focus-distance {float(focus_distance_m)} m must be beyond the focal length "
+            f"({float(focal_length_mm)} mm)"
+        )
+
+
 @dataclass(frozen=True)
 class CameraSettings:
     """A camera and lens, in the units their names carry."""
@@ -42,11 +54,7 @@ class CameraSettings:
             raise SettingsError(f"--focal-length must be positive, got {self.focal_length_mm}")
         if not self.sensor_width_mm > 0:
             raise SettingsError(f"--sensor-width must be positive, got {self.sensor_width_mm}")
-        if not self.focus_distance_m * 1000.0 > self.focal_length_mm:
-            raise SettingsError(
-                f"--focus-distance {self.focus_distance_m} m must be beyond the focal length "
-                f"({self.focal_length_mm} mm)"
-            )
+        check_focus_beyond_focal_length(self.focus_distance_m, self.focal_length_mm)
 
     @property
     def aperture_diameter_mm(self) -> float:
@@ -112,9 +120,21 @@ def physical_signed_coc_px(depth_m: torch.Tensor, camera: CameraSettings, image_
     Returns:
         [N,1,H,W] signed radius in pixels, clamped to +-MAX_COC_RADIUS_PX.
     """
+    return inverse_depth_signed_coc_px(1.0 / depth_m.clamp_min(1e-6), camera, image_width_px)
+
+
+def inverse_depth_signed_coc_px(
+    inverse_depth_per_m: torch.Tensor, camera: CameraSettings, image_width_px: int
+) -> torch.Tensor:
+    """`physical_signed_coc_px` from inverse depth 1/z [N,1,H,W] in 1/m (>= 0; 0 = infinity).
+
+    >>> import torch
+    >>> coc = inverse_depth_signed_coc_px(torch.tensor([[[[0.0, 0.5]]]]), CameraSettings(2.0, 50.0, 36.0, 2.0), 360)
+    >>> [round(v, 3) for v in coc.flatten().tolist()]
+    [-3.205, 0.0]
+    """
     k = camera.blur_k_per_inverse_m(image_width_px)
-    inverse_depth = 1.0 / depth_m.clamp_min(1e-6)
-    return (k * (inverse_depth - 1.0 / camera.focus_distance_m)).clamp(-MAX_COC_RADIUS_PX, MAX_COC_RADIUS_PX)
+    return (k * (inverse_depth_per_m - 1.0 / camera.focus_distance_m)).clamp(-MAX_COC_RADIUS_PX, MAX_COC_RADIUS_PX)
 
 
 def sensor_width_from_35mm(focal_length_mm: float, focal_length_35mm: float) -> float:
@@ -143,6 +163,23 @@ class PartialCamera:
             sensor_width_mm=other.sensor_width_mm if other.sensor_width_mm is not None else self.sensor_width_mm,
             focus_distance_m=(other.focus_distance_m if other.focus_distance_m is not None else self.focus_distance_m),
         )
+
+    def check_known(self, *, default_sensor_width_mm: float = FULL_FRAME_WIDTH_MM) -> None:
+        """Before any pixel work: a SettingsError naming a missing f-number or focal length (the focus distance
+        can come from the depth or be assumed), and the settings' own checks when the focus distance is known.
+
+        >>> PartialCamera(2.0, 50.0).check_known()
+        >>> PartialCamera(2.0).check_known()
+        Traceback (most recent call last):
+        ...
+        refocus_cli.errors.SettingsError: physical blur needs --focal-length (not given, and not in the photo's EXIF)
+        """
+        lens = (("--fnumber", self.f_number), ("--focal-length", self.focal_length_mm))
+        missing = [option for option, value in lens if value is None]
+        if missing:
+            raise SettingsError(f"physical blur needs {', '.join(missing)} (not given, and not in the photo's EXIF)")
+        if self.focus_distance_m is not None:
+            self.complete(default_sensor_width_mm=default_sensor_width_mm)
 
     def complete(self, *, default_sensor_width_mm: float = FULL_FRAME_WIDTH_MM) -> CameraSettings:
         """All settings, or a SettingsError naming what is missing (sensor width defaults to full frame)."""

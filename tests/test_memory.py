@@ -144,6 +144,7 @@ def _refocus(args: list[str]) -> dict[str, object]:
         ("photo", ["--depth", "{depth}", "--blur", "12", "--focus", "10,10"], ".png"),
         ("photo", ["--depth", "{depth}", "--blur", "9", "--highlights", "2", "--blades", "7"], ".png"),
         ("photo", ["--depth", "{metres}", "--fnumber", "1.4", "--focal-length", "50", "--focus-distance", "2"], ".png"),
+        ("photo", ["--depth", "{depth}", "--preset", "portrait-85", "--focus", "10,10"], ".png"),
         ("photo", ["--depth", "two-plane", "--blur", "6", "--focus", "20,30"], ".png"),
         ("photo", ["--depth", "{depth}", "--blur", "0"], ".png"),
         ("photo16", ["--depth", "{depth}", "--blur", "8"], ".png"),
@@ -167,7 +168,7 @@ def test_tiled_pipe_writes_what_the_whole_pipe_writes(
     monkeypatch.setenv("REFOCUS_MEMORY_GB", "1000")  # now the whole pipe fits
     whole = _refocus([*args, "-o", str(tmp_path / f"whole{suffix}")])
     assert not any("tiles" in note for note in whole["notes"])  # type: ignore[attr-defined]
-    for key in ("width", "height", "blur", "camera", "focus_rule", "depth_source"):
+    for key in ("width", "height", "blur", "camera", "metric_depth", "focus_rule", "depth_source"):
         assert tiled[key] == whole[key], key
     if "two-plane" not in options:
         assert tiled["focus_disparity"] == whole["focus_disparity"]

@@ -97,11 +97,13 @@ def test_physical_mode_without_settings_names_what_is_missing(two_plane_photo: t
         refocus_image_file(request)
 
 
-def test_physical_mode_needs_metric_depth(two_plane_photo: tuple[Path, Path]) -> None:
+def test_physical_mode_places_relative_depth_in_metres(two_plane_photo: tuple[Path, Path]) -> None:
     photo, depth = two_plane_photo
     request = ImageRequest(photo, photo.with_name("o.png"), depth, blur_k_px=None, camera=PartialCamera(2.0, 50.0))
-    with pytest.raises(SettingsError, match="metric depth"):
-        refocus_image_file(request)
+    result = refocus_image_file(request)
+    assert result.camera is not None and result.camera.focus_distance_m == pytest.approx(1.25)  # the framing rule
+    assert result.metric_depth is not None and result.metric_depth["source"] == "assumed"
+    assert any("no metric depth: placed" in note for note in result.notes)
 
 
 def test_sixteen_bit_stays_sixteen_bit(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from refocus_cli.commands.limits import (
 from refocus_cli.config import CAMERA_FIELDS, DEFAULT_BLADES, Config, ImageDefaults, Preset
 from refocus_cli.errors import SettingsError
 from refocus_cli.focus import FocusSpec, check_focus_disparity
-from refocus_cli.lens import check_blur_k
+from refocus_cli.lens import check_blur_k, check_focus_beyond_focal_length
 from refocus_cli.modes import DepthKind, Device, Engine, OutputFormat, Quality, Restore
 
 if TYPE_CHECKING:
@@ -133,7 +133,8 @@ SensorWidthOption = Annotated[
 FocusDistanceOption = Annotated[
     float | None,
     typer.Option(
-        help=f"Physical mode: focus distance{in_help(FOCUS_DISTANCE_M)} (default: depth at --focus, else EXIF).",
+        help=f"Physical mode: focus distance{in_help(FOCUS_DISTANCE_M)} (default: metric depth at --focus, else "
+        "EXIF, else 0.025 m per mm of 35 mm-equivalent focal length).",
         rich_help_panel=BLUR,
     ),
 ]
@@ -316,7 +317,10 @@ def blur_mode(
 ) -> tuple[float | None, Any]:
     """(K, camera): relative blur K, or None and the camera of physical mode (any physical option or preset)."""
     if lens is not None or any(v is not None for v in physical_options.values()):
-        return None, physical_camera(physical_options, lens)
+        camera = physical_camera(physical_options, lens)
+        if camera.focus_distance_m is not None and camera.focal_length_mm is not None:  # before any file is read
+            check_focus_beyond_focal_length(camera.focus_distance_m, camera.focal_length_mm)
+        return None, camera
     blur_k = pick(blur, defaults.blur)
     check_blur_k(blur_k)
     return blur_k, physical_camera({}, None)

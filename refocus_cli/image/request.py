@@ -91,6 +91,9 @@ class ImageResult:
     focus_point_xy: tuple[float, float] | None = None
     restore: dict[str, Any] | None = None
     engine: str = "physics"
+    metric_depth: dict[str, Any] | None = None
+    """Physical mode's metres: {"source": "depth"} from the depth map, or how relative depth was placed
+    (`depth.placement.Placement.to_record`); None with relative blur."""
 
     @classmethod
     def of(
@@ -107,6 +110,7 @@ class ImageResult:
         timings_s: dict[str, float],
         notes: tuple[str, ...],
         restore: dict[str, Any] | None = None,
+        metric_depth: dict[str, Any] | None = None,
     ) -> ImageResult:
         """The result of `request`: what it asked for (paths, blur, lens shape, quality, engine, focus point) with
         what the run found."""
@@ -130,6 +134,7 @@ class ImageResult:
             focus_point_xy=request.focus.point_xy,
             restore=restore,
             engine=request.engine,
+            metric_depth=metric_depth,
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -144,6 +149,7 @@ class ImageResult:
             "focus_point": None if self.focus_point_xy is None else [round(v, 1) for v in self.focus_point_xy],
             "blur": self.blur_k_px,
             "camera": None if self.camera is None else vars(self.camera),
+            "metric_depth": self.metric_depth,
             "max_coc_radius_px": round(self.max_coc_radius_px, 3),
             "aperture": {
                 "kind": self.aperture.kind,

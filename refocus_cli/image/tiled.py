@@ -29,6 +29,7 @@ from refocus_cli.errors import OutputError
 from refocus_cli.focus import FocusSpec, focus_window
 from refocus_cli.highlights import boost_highlights
 from refocus_cli.image.pipeline import (
+    check_camera_terms,
     coc_map,
     depth_request,
     refocus_image_file,
@@ -177,12 +178,16 @@ def refocus_in_tiles(request: ImageRequest, job: JobSize, budget_bytes: int) -> 
     device = resolve_device(request.device)
     check_run_paths(request_paths(request), overwrite=request.overwrite)
     loaded, samples = read_image_codes(request.input_path)  # loaded.linear is a shape only
+    check_camera_terms(request, loaded)
     request, photo_rule = with_photo_focus(request, loaded)
     depth, depth_notes = full_size_depth(request, loaded, samples)
     notes = [*loaded.notes, *depth_notes]  # EXIF fields ignored as malformed, then how the depth was found
     request = with_recorded_lens(request, loaded, depth, notes)
     request, auto_rule = with_depth_focus(request, loaded, depth)
-    coc, focus_disparity, rule, camera = coc_map(request, loaded, depth)
+    blur = coc_map(request, loaded, depth)
+    notes.extend([f"{request.input_path}: {blur.placement.note()}"] if blur.placement else [])
+    coc, metric_depth = blur.coc, blur.metric_depth_record()
+    blur = replace(blur, coc=coc.new_empty(0))  # the CoC map is freed with `coc` below
     timings["read"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -218,9 +223,10 @@ def refocus_in_tiles(request: ImageRequest, job: JobSize, budget_bytes: int) -> 
         request,
         (loaded.width, loaded.height),
         depth_source=source,
-        focus_disparity=focus_disparity,
-        focus_rule=auto_rule or photo_rule or rule,
-        camera=camera,
+        focus_disparity=blur.focus_disparity,
+        focus_rule=auto_rule or photo_rule or blur.rule,
+        camera=blur.camera,
+        metric_depth=metric_depth,
         max_coc_radius_px=plan.max_coc_radius_px,
         device=str(device),
         timings_s=timings,
