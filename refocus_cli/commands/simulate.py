@@ -61,7 +61,8 @@ def simulate_command(
         ),
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Finish a dataset a stopped run began (same options).", rich_help_panel=DATA)
+        bool,
+        typer.Option("--resume", help="Finish a dataset a stopped run began (same options).", rich_help_panel=DATA),
     ] = False,
     workers: Annotated[
         int | None,
