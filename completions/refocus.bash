@@ -34,7 +34,7 @@ _refocus() {
         --blades) return;;
         --codec) return;;
         --crf) return;;
-        --preset) return;;
+        --encoder-preset) return;;
         --pix-fmt) return;;
         --fps) return;;
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
@@ -42,7 +42,7 @@ _refocus() {
         --workers) return;;
         --ray) return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --out-dir --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --config --workers --ray --shared-folders --skip-existing --contact-sheet --json --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --out-dir --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --encoder-preset --pix-fmt --fps --overwrite --resume --quality --device --config --workers --ray --shared-folders --skip-existing --contact-sheet --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     completions)
         case "$prev" in
@@ -175,7 +175,7 @@ _refocus() {
         --blades) return;;
         --codec) return;;
         --crf) return;;
-        --preset) return;;
+        --encoder-preset) return;;
         --pix-fmt) return;;
         --fps) return;;
         --quality) COMPREPLY=($(compgen -W "fast fine" -- "$cur")); return;;
@@ -183,7 +183,7 @@ _refocus() {
         --workers) return;;
         --ray) return;;
         esac
-        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --out-dir --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --preset --pix-fmt --fps --overwrite --resume --quality --device --config --workers --ray --shared-folders --skip-existing --contact-sheet --json --quiet -q --help -h" -- "$cur")); return; fi
+        if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--output -o --out-dir --focus --focus-at --focus-depth --blur --blur-at --focus-smoothing --depth-video --depth-kind --depth --depth-model --offline --window --overlap --engine --model --restore --stabilise --aperture --blades --codec --crf --encoder-preset --pix-fmt --fps --overwrite --resume --quality --device --config --workers --ray --shared-folders --skip-existing --contact-sheet --json --quiet -q --help -h" -- "$cur")); return; fi
         COMPREPLY=($(compgen -f -- "$cur"));;
     esac
 }

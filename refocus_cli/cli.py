@@ -25,11 +25,16 @@ from refocus_cli.errors import RefocusError
 
 light_rich.install()  # help pages and usage errors without rich.markdown and pygments
 
+BOKEH_VIDEO_HELP: Final = (
+    "Add lens blur to sharp clips: a subject followed through each (or focus keyframes), a blur strength, depth "
+    "steady in time; frame count, timestamps, audio and subtitles kept. Never undoes the clip's own defocus "
+    "(--restore is always off): for clips whose focus is wrong, use `refocus video`."
+)
 COMMANDS = {  # in the order `refocus --help` lists them
     "image": Subcommand("image", "image_command"),
     "stack": Subcommand("stack", "stack_command"),
     "video": Subcommand("video", "video_command"),
-    "bokeh-video": Subcommand("video", "video_command"),
+    "bokeh-video": Subcommand("video", "video_command", help=BOKEH_VIDEO_HELP),
     "simulate": Subcommand("simulate", "simulate_command"),
     "train": Subcommand("train", "train_command"),
     "bench": Subcommand("bench", "bench_command", no_args_is_help=False),

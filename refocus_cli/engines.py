@@ -158,4 +158,4 @@ def render_refocus(
     from refocus_cli.render.layered import render_layered
     from refocus_cli.render.planes import settings_for_quality
 
-    return render_layered(image.to(device), coc.to(device), aperture, settings_for_quality(quality)).cpu()
+    return render_layered(image.to(device), coc.to(device), aperture, settings_for_quality(quality, aperture)).cpu()

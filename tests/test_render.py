@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
 
 from refocus_cli.aperture import ApertureShape, aperture_kernel
 from refocus_cli.colour import linear_to_srgb
+from refocus_cli.engines import render_refocus
 from refocus_cli.lens import signed_coc_px
 from refocus_cli.metrics import psnr
 from refocus_cli.render.blocks import BLOCK, FILL_SCALE, Blocks
@@ -192,3 +194,36 @@ def test_block_upsampling_equals_the_whole_grid_upsampled(halo: int) -> None:
     # at the grid's edge the upsampling repeats the edge, as the whole grid's does beyond it
     edge = torch.nn.functional.pad(whole[1], (halo, halo, halo, halo), mode="replicate")
     assert torch.allclose(got[1], edge[:, BLOCK : 2 * BLOCK + 2 * halo, 0 : BLOCK + 2 * halo], atol=1e-6)
+
+
+CPU = torch.device("cpu")
+BAR = torch.zeros(32, 32)
+BAR[12:20, :] = 1.0  # a custom opening four times as wide as tall
+SHAPES = [  # (opening, height/width of a point light's bokeh at half its peak, tolerance)
+    (ApertureShape("polygon", blades=6), 1 / math.cos(math.pi / 6), 0.07),  # vertex up: vertex/edge extent
+    (ApertureShape("polygon", blades=6, rotation_deg=90.0), math.cos(math.pi / 6), 0.06),
+    (ApertureShape(aspect=0.5), 2.0, 0.2),
+    (ApertureShape("custom", custom=BAR), 0.25, 0.05),
+    (ApertureShape(), 1.0, 0.03),
+]
+
+
+@pytest.mark.parametrize("quality", ["fast", "fine"])
+@pytest.mark.parametrize("radius_px", [20.0, 36.0])
+@pytest.mark.parametrize(("shape", "height_over_width", "tolerance"), SHAPES)
+def test_a_point_light_takes_the_opening_s_shape_at_every_quality(
+    quality: str, radius_px: float, shape: ApertureShape, height_over_width: float, tolerance: float
+) -> None:
+    """A bright point on a dark background, blurred wide (planes on reduced grids): its bokeh's outline is
+    the opening's (a hexagon 1.155 times as tall as wide, vertex up), not a disc, at fast as at fine."""
+    side, centre = 112, 56
+    image = torch.full((1, 3, side, side), 1e-3)
+    image[..., centre, centre] = 50.0
+    coc = torch.full((1, 1, side, side), radius_px)
+    disparity = torch.full((1, 1, side, side), 0.5)
+    out = render_refocus(
+        "physics", image, disparity, coc, 0.0, radius_px, aperture=shape, quality=quality, model=None, device=CPU
+    )
+    lit = out[0].mean(0) > float(out[0, :, centre, centre].mean()) / 2
+    height, width = int(lit[:, centre].sum()), int(lit[centre, :].sum())
+    assert height / width == pytest.approx(height_over_width, abs=tolerance), (height, width)

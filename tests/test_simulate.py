@@ -29,7 +29,14 @@ from refocus_cli.render.stacking import blend_stack
 from refocus_cli.render.synthetic_stacks import similarity_warp
 from refocus_cli.simulate.capture import BREATHING, MAX_DRIFT_PX, MAX_FLICKER, FrameCapture, draw_captures
 from refocus_cli.simulate.settings import SimulationSettings, settings_from_record
-from refocus_cli.simulate.sources import assign_splits, find_photos, plan_scenes, split_counts
+from refocus_cli.simulate.sources import (
+    assign_splits,
+    empty_split_note,
+    find_photos,
+    plan_scenes,
+    scenes_for_every_split,
+    split_counts,
+)
 
 SMALL = """
 [scene]
@@ -475,6 +482,26 @@ def test_split_plan_is_by_scene_deterministic_and_proportional() -> None:
     assert assign_splits(20, 1, settings.split) != assign_splits(20, 2, settings.split)
     plan = plan_scenes("procedural", 10, 0, 4, settings.split)
     assert [spec.pairs for spec in plan] == [4, 3, 3] and len({spec.seed for spec in plan}) == 3
+
+
+def test_count_is_pairs_and_an_empty_split_is_a_note(tmp_path: Path, settings_file: Path) -> None:
+    """--count 4 with 2 pairs a scene is 2 scenes, both in train: the line and the record say so."""
+    code, _, err = invoke(*simulate_args(tmp_path / "few", settings_file, "--workers", "1", count=4))
+    assert code == 0, err
+    assert "4 pairs and 2 stacking groups from 2 scenes (2 pairs a scene; scenes by split: train 2" in err
+    assert "refocus: note: validation and test got no scene" in err and "--count 14 (7 scenes of 2 pairs)" in err
+    code, out, err = invoke(*simulate_args(tmp_path / "few-json", settings_file, "--workers", "1", "--json", count=4))
+    record = json.loads(out)
+    assert code == 0 and record["pairs_per_scene"] == 2 and record["scenes"] == 2
+    assert record["notes"] and record["notes"][0].startswith("validation and test got no scene")
+
+
+def test_every_split_gets_a_scene_from_the_count_the_note_gives() -> None:
+    shares = SimulationSettings().split
+    enough = scenes_for_every_split(shares)
+    assert min(split_counts(enough, shares).values()) == 1 and min(split_counts(enough - 1, shares).values()) == 0
+    assert empty_split_note(split_counts(enough, shares), shares, 4) is None
+    assert "test got no scene" in (empty_split_note({"train": 9, "validation": 1, "test": 0}, shares, 4) or "")
 
 
 def test_the_readme_shows_the_default_settings_as_valid_toml() -> None:

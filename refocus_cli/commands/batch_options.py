@@ -34,6 +34,7 @@ RayOption = Annotated[
 SharedFoldersOption = Annotated[
     bool,
     typer.Option(
+        "--shared-folders",
         help="With --ray: every machine sees the inputs and outputs at the same paths (a shared file system), so "
         "workers read and write them themselves.",
         rich_help_panel=BATCH,
@@ -42,6 +43,7 @@ SharedFoldersOption = Annotated[
 SkipExistingOption = Annotated[
     bool,
     typer.Option(
+        "--skip-existing",
         help="Skip inputs whose outputs are all there (outputs are written whole, so a present one is complete): "
         "re-run a stopped batch to finish it.",
         rich_help_panel=BATCH,

@@ -55,7 +55,9 @@ def bench_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write the JSON document to this file.", rich_help_panel=OUTPUT)
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.", rich_help_panel=OUTPUT)] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --out file.", rich_help_panel=OUTPUT)
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress on stderr.", rich_help_panel=OUTPUT)
     ] = False,

@@ -173,22 +173,26 @@ def generate_command(
         ),
     ] = Path("generated.jpg"),
     save_all_in_focus: Annotated[
-        bool, typer.Option(help="Also write <stem>-all-in-focus.png.", rich_help_panel=OUTPUT)
+        bool, typer.Option("--save-all-in-focus", help="Also write <stem>-all-in-focus.png.", rich_help_panel=OUTPUT)
     ] = False,
     save_depth: Annotated[
         bool,
         typer.Option(
+            "--save-depth",
             help="Also write <stem>-depth.png (disparity), a preview and <stem>-depth-m.tiff (metres).",
             rich_help_panel=OUTPUT,
         ),
     ] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.", rich_help_panel=OUTPUT)] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing outputs.", rich_help_panel=OUTPUT)
+    ] = False,
     quality: Annotated[
         Quality, typer.Option(help="fast, or fine (crisper bokeh rims).", rich_help_panel=RUNTIME)
     ] = Quality.fast,
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.", rich_help_panel=RUNTIME)] = Device.auto,
     offline: Annotated[
-        bool, typer.Option(help="Never download a model (as HF_HUB_OFFLINE=1 does).", rich_help_panel=RUNTIME)
+        bool,
+        typer.Option("--offline", help="Never download a model (as HF_HUB_OFFLINE=1 does).", rich_help_panel=RUNTIME),
     ] = False,
     json_line: Annotated[
         bool, typer.Option("--json", help="One JSON record on stdout.", rich_help_panel=RUNTIME)

@@ -10,6 +10,7 @@ values converted without pydantic: `light_params`).
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -22,11 +23,13 @@ from refocus_cli.commands.light_params import LightCommand, LightGroup
 @dataclass(frozen=True)
 class Subcommand:
     """Where a subcommand is: `module` (under refocus_cli.commands) holds `attribute`, the command's function
-    or a Typer app of its own; `no_args_is_help` as `app.command` takes it."""
+    or a Typer app of its own; `no_args_is_help` as `app.command` takes it; `help`, when given, replaces the
+    function's docstring (one function serving two commands, each described as itself)."""
 
     module: str
     attribute: str
     no_args_is_help: bool = True
+    help: str | None = None
 
 
 class LazyCommands(MutableMapping[str, Any]):
@@ -72,8 +75,11 @@ def build(name: str, where: Subcommand, markup: Literal["rich", "markdown"]) -> 
     if isinstance(target, typer.Typer):
         holder.add_typer(target, name=name, cls=LightGroup)
     else:
-        holder.command(name, cls=LightCommand, no_args_is_help=where.no_args_is_help)(target)
-    return getattr(typer.main.get_command(holder), "commands", {})[name]
+        holder.command(name, cls=LightCommand, no_args_is_help=where.no_args_is_help, help=where.help)(target)
+    command = getattr(typer.main.get_command(holder), "commands", {})[name]
+    if command.help and not command.short_help:  # `refocus --help` would keep the docstring's line breaks
+        command.short_help = " ".join(inspect.cleandoc(command.help).split("\n\n")[0].split())
+    return command
 
 
 def _holder() -> None:

@@ -20,6 +20,8 @@ from typing import Any, get_args, get_origin
 
 from typer.core import TyperCommand, TyperGroup
 
+from refocus_cli.commands.help_view import dressed
+
 try:
     from typer._coercion import build_runtime_param
     from typer._param_types import coerce_cli_choice, coerce_cli_path
@@ -92,14 +94,15 @@ def lightened(params: list[Any]) -> list[Any]:
 
 
 class LightCommand(TyperCommand):
-    """A Typer command whose plain option values are converted without pydantic."""
+    """A Typer command whose plain option values are converted without pydantic (and whose help shows no
+    `<bool>` or `<list[str]>` tags: `help_view`)."""
 
     def get_params(self, ctx: Any) -> list[Any]:
-        return lightened(super().get_params(ctx))
+        return dressed(lightened(super().get_params(ctx)))
 
 
 class LightGroup(TyperGroup):
-    """A Typer group whose own plain option values are converted without pydantic."""
+    """A Typer group whose own plain option values are converted without pydantic (help as LightCommand's)."""
 
     def get_params(self, ctx: Any) -> list[Any]:
-        return lightened(super().get_params(ctx))
+        return dressed(lightened(super().get_params(ctx)))

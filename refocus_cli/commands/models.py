@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from refocus_cli.commands.light_params import LightCommand
 from refocus_cli.registry.registry import ModelEntry
 from refocus_cli.registry.resolve import Presence
 
@@ -51,7 +52,7 @@ def models_command(
     console.print(models_table(listing))
 
 
-@models_app.command("fetch", no_args_is_help=True)
+@models_app.command("fetch", cls=LightCommand, no_args_is_help=True)
 def fetch_command(
     name: Annotated[str, typer.Argument(help="A registered model's name (see `refocus models`).", show_default=False)],
 ) -> None:

@@ -74,16 +74,21 @@ DepthModelOption = Annotated[
 ]
 OfflineOption = Annotated[
     bool,
-    typer.Option(help="Never download a model (as HF_HUB_OFFLINE=1 does).", rich_help_panel=DEPTH),
+    typer.Option("--offline", help="Never download a model (as HF_HUB_OFFLINE=1 does).", rich_help_panel=DEPTH),
 ]
 SaveDepthOption = Annotated[
     bool,
     typer.Option(
-        help="Also write the depth used: <output>-depth.png (16-bit) and a colour preview.", rich_help_panel=DEPTH
+        "--save-depth",
+        help="Also write the depth used: <output>-depth.png (16-bit) and a colour preview.",
+        rich_help_panel=DEPTH,
     ),
 ]
 SaveDepthNpyOption = Annotated[
-    bool, typer.Option(help="Also write the depth used as <output>-depth.npy (float32).", rich_help_panel=DEPTH)
+    bool,
+    typer.Option(
+        "--save-depth-npy", help="Also write the depth used as <output>-depth.npy (float32).", rich_help_panel=DEPTH
+    ),
 ]
 DepthKindOption = Annotated[
     DepthKind | None,
@@ -97,7 +102,9 @@ DepthKindOption = Annotated[
 FocusOption = Annotated[
     str | None,
     typer.Option(
-        help="Focus on pixel X,Y or on the box X,Y,W,H (origin top-left). (default: centre)",
+        help="Focus on pixel X,Y or on the box X,Y,W,H (origin top-left). (default: auto-focus: the focal point "
+        "the camera recorded, else the nearest sizeable region near the centre; --json says which)",
+        metavar="X,Y[,W,H]",
         rich_help_panel=FOCUS,
         show_default=False,
     ),
@@ -176,7 +183,7 @@ OutputFormatOption = Annotated[
     OutputFormat | None,
     typer.Option(help="Output format (default: the input's).", rich_help_panel=OUTPUT, show_default=False),
 ]
-OverwriteOption = Annotated[bool, typer.Option(help="Replace existing outputs.", rich_help_panel=OUTPUT)]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.", rich_help_panel=OUTPUT)]
 EngineOption = Annotated[
     Engine,
     typer.Option(

@@ -32,7 +32,13 @@ def simulate_command(
     ],
     out: Annotated[Path, typer.Option(help="The dataset folder to make.", rich_help_panel=DATA)],
     count: Annotated[
-        int, typer.Option(help=f"Source/target pairs to make{in_help(SIMULATE_COUNT)}.", rich_help_panel=DATA)
+        int,
+        typer.Option(
+            help=f"Source/target pairs to make{in_help(SIMULATE_COUNT)}; not scenes: a scene gives "
+            "pairs.per_scene of them (4 unless the config says), so scenes = count / pairs per scene, rounded up, "
+            "and the train/validation/test split is by scene (a note says when a split gets none).",
+            rich_help_panel=DATA,
+        ),
     ],
     seed: Annotated[int, typer.Option(help="Decides every random choice.", rich_help_panel=DATA)] = 0,
     scenes: Annotated[
@@ -61,7 +67,8 @@ def simulate_command(
         ),
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Finish a dataset a stopped run began (same options).", rich_help_panel=DATA)
+        bool,
+        typer.Option("--resume", help="Finish a dataset a stopped run began (same options).", rich_help_panel=DATA),
     ] = False,
     workers: Annotated[
         int | None,
@@ -121,11 +128,13 @@ def simulate_command(
     if json_lines:
         typer.echo(json.dumps(result.to_record()))
     elif not quiet:
+        for note in result.notes:
+            typer.echo(f"refocus: note: {note}", err=True)
         splits = ", ".join(f"{name} {counts['scenes']}" for name, counts in result.splits.items())
         typer.echo(
             f"wrote {result.out}: {_count(result.pairs, 'pair')} and {_count(result.scenes, 'stacking group')} "
-            f"from {_count(result.scenes, 'scene')} ({splits}); {result.made} made, {result.resumed} already "
-            f"there, {result.seconds:.1f} s",
+            f"from {_count(result.scenes, 'scene')} ({result.pairs_per_scene} pairs a scene; scenes by split: "
+            f"{splits}); {result.made} made, {result.resumed} already there, {result.seconds:.1f} s",
             err=True,
         )
     if result.failures:

@@ -75,7 +75,10 @@ def stack_command(
         ),
     ] = False,
     far_first: Annotated[
-        bool, typer.Option(help="With --fuse: the first frame by name is focused farthest.", rich_help_panel=FUSE)
+        bool,
+        typer.Option(
+            "--far-first", help="With --fuse: the first frame by name is focused farthest.", rich_help_panel=FUSE
+        ),
     ] = False,
     save_depth: Annotated[
         bool,
@@ -85,7 +88,8 @@ def stack_command(
         ),
     ] = True,
     save_depth_npy: Annotated[
-        bool, typer.Option(help="With --fuse: also <output>-depth.npy (float32).", rich_help_panel=FUSE)
+        bool,
+        typer.Option("--save-depth-npy", help="With --fuse: also <output>-depth.npy (float32).", rich_help_panel=FUSE),
     ] = False,
     frames: Annotated[
         int, typer.Option(help=f"Frames, nearest focus first{in_help(STACK_FRAMES)}.", rich_help_panel=STACK)
@@ -135,7 +139,9 @@ def stack_command(
     out_dir: Annotated[
         Path | None, typer.Option(help="Folder for the outputs: <stem>-stack.<ext>.", rich_help_panel=OUTPUT)
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.", rich_help_panel=OUTPUT)] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing outputs.", rich_help_panel=OUTPUT)
+    ] = False,
     quality: Annotated[Quality, typer.Option(help="fast or fine.", rich_help_panel=RUNTIME)] = Quality.fast,
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.", rich_help_panel=RUNTIME)] = Device.auto,
     workers: WorkersOption = 1,

@@ -28,7 +28,9 @@ DATA, MODEL, RUNTIME = "Data", "Model and loss", "Runtime"
 def train_command(
     data: Annotated[
         list[Path],
-        typer.Option(help="A dataset made by `refocus simulate`; repeat to join several.", rich_help_panel=DATA),
+        typer.Option(
+            help="A dataset made by `refocus simulate`; repeat to join several.", metavar="DIR", rich_help_panel=DATA
+        ),
     ],
     out: Annotated[Path, typer.Option(help="The run's folder: checkpoint and log.", rich_help_panel=DATA)],
     epochs: Annotated[
@@ -58,7 +60,9 @@ def train_command(
         ),
     ] = "32,64,128",
     seed: Annotated[int, typer.Option(help="Decides weights, crops, batches and noise.", rich_help_panel=RUNTIME)] = 0,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out.", rich_help_panel=RUNTIME)] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out.", rich_help_panel=RUNTIME)
+    ] = False,
     device: Annotated[Device, typer.Option(help="Where to train.", rich_help_panel=RUNTIME)] = Device.auto,
     json_lines: Annotated[
         bool, typer.Option("--json", help="Print each epoch's record as a JSON line.", rich_help_panel=RUNTIME)

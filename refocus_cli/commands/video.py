@@ -98,13 +98,16 @@ def video_command(
     focus: Annotated[
         str | None,
         typer.Option(
-            help="X,Y of the subject in the first frame; it is followed through the clip.", rich_help_panel=FOCUS
+            help="X,Y of the subject in the first frame; it is followed through the clip.",
+            metavar="X,Y",
+            rich_help_panel=FOCUS,
         ),
     ] = None,
     focus_at: Annotated[
         list[str] | None,
         typer.Option(
-            help="TIME:X,Y focus keyframe (seconds, or a frame number as 45f); repeat for a focus pull.",
+            help="Focus keyframe: TIME in seconds, or a frame number as 45f; repeat for a focus pull.",
+            metavar="TIME:X,Y",
             rich_help_panel=FOCUS,
         ),
     ] = None,
@@ -125,7 +128,11 @@ def video_command(
     ] = None,
     blur_at: Annotated[
         list[str] | None,
-        typer.Option(help="TIME:K blur keyframe; repeat to change the blur over time.", rich_help_panel=FOCUS),
+        typer.Option(
+            help="Blur keyframe (TIME as for --focus-at); repeat to change the blur over time.",
+            metavar="TIME:K",
+            rich_help_panel=FOCUS,
+        ),
     ] = None,
     focus_smoothing: Annotated[
         float,
@@ -153,7 +160,7 @@ def video_command(
             rich_help_panel=DEPTH,
         ),
     ] = None,
-    offline: Annotated[bool, typer.Option(help="Never download a model.", rich_help_panel=DEPTH)] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Never download a model.", rich_help_panel=DEPTH)] = False,
     window: Annotated[
         int, typer.Option(help=f"Frames per window of the depth stage{in_help(WINDOW_FRAMES)}.", rich_help_panel=TIME)
     ] = 16,
@@ -195,7 +202,12 @@ def video_command(
     crf: Annotated[
         int, typer.Option(help=f"Constant rate factor (lower = better){in_help(CRF)}.", rich_help_panel=ENCODE)
     ] = 18,
-    preset: Annotated[str, typer.Option(help="Encoder preset.", rich_help_panel=ENCODE)] = "medium",
+    encoder_preset: Annotated[
+        str,
+        typer.Option(
+            help="The encoder's speed/size trade-off (x264/x265: ultrafast .. veryslow).", rich_help_panel=ENCODE
+        ),
+    ] = "medium",
     pix_fmt: Annotated[
         str | None,
         typer.Option(help="Output pixel format; default keeps 10-bit where the codec can.", rich_help_panel=ENCODE),
@@ -206,9 +218,14 @@ def video_command(
             help=f"Frame rate of an image-sequence input{in_help(SEQUENCE_FPS)} (default 24).", rich_help_panel=ENCODE
         ),
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.", rich_help_panel=OUTPUT)] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output.", rich_help_panel=OUTPUT)
+    ] = False,
     resume: Annotated[
-        bool, typer.Option(help="Image-sequence output: keep the frames already written.", rich_help_panel=OUTPUT)
+        bool,
+        typer.Option(
+            "--resume", help="Image-sequence output: keep the frames already written.", rich_help_panel=OUTPUT
+        ),
     ] = False,
     quality: QualityOption = None,
     device: DeviceOption = None,
@@ -228,9 +245,10 @@ def video_command(
         bool, typer.Option("--quiet", "-q", help="No progress or messages.", rich_help_panel=RUNTIME)
     ] = False,
 ) -> None:
-    """Refocus clips: a subject followed through each (or focus keyframes), a blur strength, depth steady in time;
-    frame count, timestamps, audio and subtitles kept. `bokeh-video` is the same pipe for sharp clips (no
-    restore)."""
+    """Refocus clips whose focus is wrong: a new subject followed through each (or focus keyframes), a blur
+    strength, depth steady in time, and, when asked (--restore), the clip's own defocus undone first; frame
+    count, timestamps, audio and subtitles kept. For sharp clips that only need lens blur: `refocus
+    bokeh-video`."""
     batch = batch_options(
         workers, ray, shared_folders, skip_existing, contact_sheet, json_lines=json_lines, quiet=quiet
     )
@@ -304,7 +322,7 @@ def video_command(
         highlights=HighlightSettings(boost=defaults.highlights, threshold=defaults.highlight_threshold),
         quality=pick(quality, defaults.quality).value,
         device=pick(device, defaults.device).value,
-        encode=EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
+        encode=EncodeSettings(codec=codec, crf=crf, preset=encoder_preset, pix_fmt=pix_fmt),
         sequence_fps=fps,
         overwrite=overwrite,
         resume=resume,

@@ -76,5 +76,5 @@ def render_lens(
     """[1,3,H,W] linear: the all-in-focus image [1,3,H,W] blurred by the physics engine for a CoC map."""
     image = boost_highlights(all_in_focus, coc_px, highlights)
     with torch.no_grad():
-        out = render_layered(image.to(device), coc_px.to(device), aperture, settings_for_quality(quality))
+        out = render_layered(image.to(device), coc_px.to(device), aperture, settings_for_quality(quality, aperture))
     return out.cpu()

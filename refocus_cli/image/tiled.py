@@ -194,7 +194,7 @@ def refocus_in_tiles(request: ImageRequest, job: JobSize, budget_bytes: int) -> 
     source = depth.source
     depth_to_save = depth if request.save_depth or request.save_depth_npy else None
     del depth  # the CoC map is all the render needs
-    plan = plan_layered(partial(bands, coc), settings_for_quality(request.quality))
+    plan = plan_layered(partial(bands, coc), settings_for_quality(request.quality, request.aperture))
     tile_px = tile_size_for(job, plan.max_coc_radius_px, budget_bytes)
     if tile_px is None:
         radius = plan.max_coc_radius_px
@@ -269,7 +269,7 @@ def render_samples(
             read,
             write,
             aperture=request.aperture,
-            settings=settings_for_quality(request.quality),
+            settings=settings_for_quality(request.quality, request.aperture),
             tile_px=tile_px,
         )
     return out

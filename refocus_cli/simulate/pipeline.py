@@ -25,7 +25,7 @@ from refocus_cli.simulate.dataset import (
 )
 from refocus_cli.simulate.runners import SceneOutcome, SceneTask
 from refocus_cli.simulate.settings import SimulationSettings
-from refocus_cli.simulate.sources import SceneSpec, plan_scenes
+from refocus_cli.simulate.sources import PROCEDURAL, SceneSpec, empty_split_note, plan_scenes
 
 Progress = Callable[[int, int], None]
 """Called with (scenes finished, scenes in the run) after each scene, resumed ones counted from the start."""
@@ -38,7 +38,8 @@ class SimulateRequest:
     Attributes:
         source: "procedural", or a folder of photos (with depth files beside them, or depth from the providers).
         out: the dataset folder (made here; its parent must exist).
-        count: source/target pairs to make (each scene also gets one stacking group).
+        count: source/target pairs to make, not scenes: `settings.pairs.per_scene` to a scene, so
+            ceil(count / per_scene) scenes, each also with one stacking group; the split is by scene.
         seed: decides every random choice; the same seed gives the same files.
         settings: the distributions and fixed choices (`--config`).
         workers: local processes (1: render here); ignored with `ray_address`.
@@ -73,12 +74,15 @@ class SimulateResult:
     splits: dict[str, dict[str, int]]
     runner: str
     seconds: float
+    pairs_per_scene: int = 1
+    notes: tuple[str, ...] = ()
 
     def to_record(self) -> dict[str, Any]:
         return {
             "out": str(self.out),
             "scenes": self.scenes,
             "pairs": self.pairs,
+            "pairs_per_scene": self.pairs_per_scene,
             "manifest_rows": self.rows,
             "made": self.made,
             "pairs_made": self.pairs_made,
@@ -88,6 +92,7 @@ class SimulateResult:
             "runner": self.runner,
             "seconds": round(self.seconds, 3),
             "pairs_per_second": round(self.pairs_made / self.seconds, 4) if self.seconds > 0 else None,
+            "notes": list(self.notes),
         }
 
 
@@ -124,6 +129,9 @@ def simulate(request: SimulateRequest, progress: Progress | None = None) -> Simu
             if progress is not None:
                 progress(resumed + made + len(failures), len(plan))
     rows = write_manifest(request.out, plan)
+    scenes_per_split = {name: counts["scenes"] for name, counts in record["splits"].items()}
+    photos = request.source != PROCEDURAL
+    note = empty_split_note(scenes_per_split, settings.split, settings.pairs.per_scene, photos=photos)
     return SimulateResult(
         out=request.out,
         scenes=len(plan),
@@ -136,6 +144,8 @@ def simulate(request: SimulateRequest, progress: Progress | None = None) -> Simu
         splits=record["splits"],
         runner=runner,
         seconds=time.perf_counter() - start,
+        pairs_per_scene=settings.pairs.per_scene,
+        notes=(note,) if note else (),
     )
 
 

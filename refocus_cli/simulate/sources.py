@@ -79,6 +79,41 @@ def split_counts(scenes: int, shares: SplitSettings) -> dict[str, int]:
     return counts
 
 
+def scenes_for_every_split(shares: SplitSettings) -> int:
+    """The fewest scenes that give every split with a share above 0 a scene of its own.
+
+    >>> scenes_for_every_split(SplitSettings())
+    7
+    """
+    wanted = [name for name, share in shares.shares().items() if share > 0]
+    scenes = len(wanted)
+    while min(split_counts(scenes, shares)[name] for name in wanted) < 1:
+        scenes += 1
+    return scenes
+
+
+def empty_split_note(
+    splits: dict[str, int], shares: SplitSettings, pairs_per_scene: int, *, photos: bool = False
+) -> str | None:
+    """A note when a split with a share above 0 got no scene (`splits`: scenes per split), with the --count
+    (and, for a folder source, the photos) that give each one; None when each has its scene.
+
+    >>> note = empty_split_note({"train": 2, "validation": 0, "test": 0}, SplitSettings(), 4)
+    >>> note.split(":")[0], note.split(": ")[-1]
+    ('validation and test got no scene (2 scenes', '--count 28 (7 scenes of 4 pairs) gives every split one')
+    """
+    empty = [name for name, share in shares.shares().items() if share > 0 and splits.get(name, 0) == 0]
+    if not empty:
+        return None
+    enough = scenes_for_every_split(shares)
+    given = " / ".join(f"{name} {splits.get(name, 0)}" for name in SPLITS)
+    return (
+        f"{' and '.join(empty)} got no scene ({sum(splits.values())} scenes: {given}; the split is by scene): "
+        f"--count {enough * pairs_per_scene} ({enough} scenes of {pairs_per_scene} pairs"
+        f"{f', from {enough} photos or more' if photos else ''}) gives every split one"
+    )
+
+
 def assign_splits(scenes: int, seed: int, shares: SplitSettings) -> list[str]:
     """Each scene's split: `split_counts` of them, to scenes in an order shuffled by `seed`."""
     counts = split_counts(scenes, shares)

@@ -89,7 +89,7 @@ def make_focal_stack(request: StackRequest) -> StackResult:
         focus,
         request.blur_k_px,
         aperture=request.aperture,
-        settings=settings_for_quality(request.quality),
+        settings=settings_for_quality(request.quality, request.aperture),
     )
     encoded = (encode_srgb(frame.linear.cpu(), bit_depth) for frame in sweep)
     out = request.output_path
