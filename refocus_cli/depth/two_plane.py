@@ -13,8 +13,8 @@ background colours learned only away from it, so that parts of the subject that 
 falls just off it, a small disc around the point joins the subject, so that the focus window reads the subject
 plane. A clip's followed subject comes with the tracker's box (`SubjectHint.followed_xywh`): when no piece is
 within reach of the point (GrabCut cannot tell the subject from the background), that box is the subject, so the
-followed point is on the subject plane on every frame. The mask is feathered at full resolution. The result is an approximation, and it says so in its `source`,
-so the terminal and `--json` can say so too.
+followed point is on the subject plane on every frame. The mask is feathered at full resolution. The result is
+an approximation, and it says so in its `source`, so the terminal and `--json` can say so too.
 """
 
 from __future__ import annotations
