@@ -69,7 +69,8 @@ def test_without_depth_auto_focus_holds_the_subject_sharp(clips: dict[str, Path]
     assert on_subject(record["auto_focus"]["point"], 0)  # type: ignore[index]
     ratios = subject_ratios(clips["lens"], out)
     assert min(ratios) >= KEEP, [round(r, 3) for r in ratios]
-    background = [np.abs(a[:20].astype(float) - b[:20]).mean() for a, b in zip(frames_of(out), frames_of(clips["lens"]))]
+    pairs = zip(frames_of(out), frames_of(clips["lens"]), strict=True)
+    background = [np.abs(made[:20].astype(float) - source[:20]).mean() for made, source in pairs]
     assert min(background) > 2  # and the background is blurred further
 
 
@@ -95,7 +96,7 @@ def test_depth_holds_its_scale_across_windows(
     original = window_work.WindowDepth.__call__
     affine = [(1.0, 0.0), (0.4, 0.05), (0.7, 0.3)]  # (scale, shift) of windows 0, 1, 2
 
-    def per_window(self: window_work.WindowDepth, frames: list, depth: list, points: list) -> torch.Tensor:  # type: ignore[type-arg]
+    def per_window(self: window_work.WindowDepth, frames: list, depth: list, points: list) -> torch.Tensor:
         scale, shift = affine[frames[0].index // 12]
         return original(self, frames, depth, points) * scale + shift
 
