@@ -11,8 +11,10 @@ sizeable pieces near it (a face beyond a dark collar). The second pass starts fr
 background colours learned only away from it, so that parts of the subject that look like the background band
 (a dark collar, a helmet) rejoin it; holes are filled. The focus point always lies on the subject: when it
 falls just off it, a small disc around the point joins the subject, so that the focus window reads the subject
-plane. The mask is feathered at full resolution. The result is an approximation, and it says so in its `source`,
-so the terminal and `--json` can say so too.
+plane. A clip's followed subject comes with the tracker's box (`SubjectHint.followed_xywh`): when no piece is
+within reach of the point (GrabCut cannot tell the subject from the background), that box is the subject, so the
+followed point is on the subject plane on every frame. The mask is feathered at full resolution. The result is
+an approximation, and it says so in its `source`, so the terminal and `--json` can say so too.
 """
 
 from __future__ import annotations
@@ -49,10 +51,13 @@ the half-diagonal of the focus window (1% of the short side each way, see `focus
 
 @dataclass(frozen=True)
 class SubjectHint:
-    """Where the subject is: a point (x, y) and, optionally, a box (x, y, w, h), in pixels."""
+    """Where the subject is: a point (x, y) and, optionally, a box (x, y, w, h), in pixels; `followed_xywh`, the
+    box (x, y, w, h) of a subject followed through a clip, is the subject when the segmentation finds none at
+    the point."""
 
     point_xy: tuple[float, float]
     box_xywh: tuple[float, float, float, float] | None = None
+    followed_xywh: tuple[float, float, float, float] | None = None
 
 
 def two_plane_depth(linear: torch.Tensor, hint: SubjectHint) -> DepthMap:
@@ -92,7 +97,10 @@ def subject_mask(linear: torch.Tensor, hint: SubjectHint) -> torch.Tensor:
         first = np.zeros(small_hw, np.uint8)
         first[top : top + box_h, left : left + box_w] = 1
     chosen, snapped = _pick(first, point)
-    subject = _fill_holes(_close(_refine(bgr, chosen)) if chosen.any() else chosen)
+    if not snapped and hint.followed_xywh is not None:
+        subject = _box_mask(hint.followed_xywh, sx, sy, small_hw)
+    else:
+        subject = _fill_holes(_close(_refine(bgr, chosen)) if chosen.any() else chosen)
     if snapped and not subject[point[1], point[0]]:
         radius = max(1, round(POINT_DISC_SHARE * min(small_hw)))
         cv2.circle(subject, point, radius, 1, thickness=-1)
@@ -203,6 +211,17 @@ def _start_rect(hint: SubjectHint, sx: float, sy: float, small_hw: tuple[int, in
     left, top = max(1, int(left)), max(1, int(top))
     right, bottom = min(ws - 1, int(right)), min(hs, int(bottom))
     return left, top, max(2, right - left), max(2, bottom - top)
+
+
+def _box_mask(
+    box_xywh: tuple[float, float, float, float], sx: float, sy: float, small_hw: tuple[int, int]
+) -> np.ndarray:
+    """[h,w] uint8, 1 inside the box (x, y, w, h of the full frame) scaled by (sx, sy) to the small copy."""
+    x, y, bw, bh = box_xywh
+    mask = np.zeros(small_hw, np.uint8)
+    left, top = max(0, round(x * sx)), max(0, round(y * sy))
+    mask[top : max(top + 1, round((y + bh) * sy)), left : max(left + 1, round((x + bw) * sx))] = 1
+    return mask
 
 
 def _largest_label(labels: np.ndarray, count: int) -> int:

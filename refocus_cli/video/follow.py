@@ -1,11 +1,15 @@
 """Following the focus through a clip: keyframes, a tracked point or auto-focus on the first frame, the
-disparity at that point, smoothed in time with a short look-ahead."""
+disparity at that point, smoothed in time with a short look-ahead.
+
+Without a focus from the user the subject is chosen once, by auto-focus on the first frame's depth, and then
+followed by the tracker exactly as a `--focus X,Y` point is: the focus is read where the subject is on each
+frame, never at a point fixed in the frame."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,15 +18,28 @@ from refocus_cli.video.item import FrameItem
 from refocus_cli.video.request import FocusSample, VideoRequest
 from refocus_cli.video.window_work import grey_u8
 
+if TYPE_CHECKING:
+    from refocus_cli.autofocus import AutoFocus
+
 
 class FocusFollower:
     """The focus of every frame: where (keyframes, a followed point, or none), the disparity there, smoothed in
-    time with a look-ahead of a few frames, and K."""
+    time with a look-ahead of a few frames, and K.
+
+    `auto_focus(first frame, its depth-clip frame)` picks the subject when the request names no focus; the
+    choice is kept in `auto_choice`."""
 
     def __init__(
-        self, request: VideoRequest, info: VideoInfo, keyed_points: np.ndarray | None, blur: np.ndarray
+        self,
+        request: VideoRequest,
+        info: VideoInfo,
+        keyed_points: np.ndarray | None,
+        blur: np.ndarray,
+        auto_focus: Callable[[Frame, Frame | None], AutoFocus] | None = None,
     ) -> None:
         self.request, self.info, self.keyed_points, self.blur = request, info, keyed_points, blur
+        self.auto_focus = auto_focus
+        self.auto_choice: AutoFocus | None = None
         self.tracker: Any = None
         self.rule = (
             "keyframes"
@@ -34,23 +51,27 @@ class FocusFollower:
             else "auto (followed)"
         )
         self.last_point: tuple[float, float] = (info.width / 2, info.height / 2)
-        self.auto_point: tuple[float, float] = self.last_point
         fps = float(info.fps)
         self.reach = max(1, round(2 * request.focus_smoothing_s * fps))
 
-    def guess(self, frame: Frame) -> tuple[tuple[float, float], bool]:
+    def guess(self, frame: Frame, depth_frame: Frame | None = None) -> tuple[tuple[float, float], bool]:
         """The focus point of a frame as it is read (the tracker runs in read order) and whether the followed
-        subject is hidden there."""
+        subject is hidden there; `depth_frame` is the depth clip's frame (auto-focus reads the first)."""
         if self.keyed_points is not None:
             x, y = self.keyed_points[frame.index]
             return (float(x), float(y)), False
-        if self.request.focus_point_xy is None:
+        if self.request.focus_disparity is not None:
             return self.last_point, False
         from refocus_cli.video.track import SubjectTracker
 
         grey = grey_u8(frame)
         if self.tracker is None:
-            self.tracker = SubjectTracker(grey, self.request.focus_point_xy)
+            start = self.request.focus_point_xy
+            if start is None:  # auto-focus once, on the first frame; then the subject is followed
+                assert self.auto_focus is not None, "a request without a focus needs auto_focus"
+                self.auto_choice = self.auto_focus(frame, depth_frame)
+                start = self.auto_choice.point_xy
+            self.tracker = SubjectTracker(grey, start)
             point = self.tracker.first
         else:
             point = self.tracker.update(grey)
@@ -62,14 +83,7 @@ class FocusFollower:
             return self.request.focus_disparity
         assert item.disparity is not None
         h, w = item.disparity.shape[-2:]
-        if self.tracker is None and self.keyed_points is None and self.request.focus_point_xy is None:
-            if item.frame.index == 0:
-                from refocus_cli.autofocus import focus_from_depth
-
-                self.auto_point = focus_from_depth(item.disparity).point_xy
-            point = self.auto_point
-        else:
-            point = item.guess_xy
+        point = item.guess_xy  # where the subject is on this frame
         if item.lost and previous is not None:
             return previous  # the subject is hidden: hold its focus
         from refocus_cli.focus import FocusSpec, focus_window

@@ -63,7 +63,7 @@ def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | 
     track: list[FocusSample] = []
     written = skipped = 0
     timings = {"render": 0.0, "encode": 0.0}
-    focus = FocusFollower(request, info, keyed_points, blur_per_frame)
+    focus = FocusFollower(request, info, keyed_points, blur_per_frame, depth_of_window.first_frame_focus)
     batch_size = request.render_batch or (plan.window if device.type == "cuda" else 1)
     batch: list[FrameItem] = []
     restore = WindowRestore(request.restore, plan.stride)
@@ -120,8 +120,21 @@ def refocus_video(request: VideoRequest, progress: Callable[[int, int], None] | 
         track=tuple(track),
         timings_s=_with_rest(timings, time.perf_counter() - start),
         device=str(device),
-        notes=tuple(depth_of_window.notes),
+        notes=tuple(depth_of_window.notes + _auto_focus_notes(request, focus)),
+        auto_focus=focus.auto_choice,
     )
+
+
+def _auto_focus_notes(request: VideoRequest, focus: FocusFollower) -> list[str]:
+    """The note that says which subject auto-focus chose, when it chose one."""
+    if focus.auto_choice is None:
+        return []
+    x, y = focus.auto_choice.point_xy
+    return [
+        f"{request.input_path}: no --focus, so auto-focus chose {x:.0f},{y:.0f} on the first frame "
+        f"({focus.auto_choice.rule.removeprefix('auto: ')}) and followed it through the clip; "
+        "--focus X,Y picks another subject"
+    ]
 
 
 def _with_rest(timings: dict[str, float], total: float) -> dict[str, float]:
@@ -186,19 +199,23 @@ def _with_depth(
     stabilise: bool,
 ) -> Iterator[FrameItem]:
     """Frames in order (from `frames`, with the depth clip's `depth_frames` beside them) with their depth:
-    estimated per window, blended over the overlaps, stabilised."""
+    estimated per window, blended over the overlaps, stabilised by one stabiliser for the whole clip, so that
+    scale and shift hold across window boundaries too (anchored at the followed subject for depth built
+    around it: `WindowDepth.anchor`)."""
     from refocus_cli.video.stabilise import DepthStabiliser
     from refocus_cli.video.windows import OverlapBlender, window_starts
 
     blender = OverlapBlender(plan, info.frame_count)
-    stabiliser = DepthStabiliser() if stabilise else None
+    stabilisers: list[DepthStabiliser] = []  # one, made once the first window has decided the depth source
     pending: dict[int, FrameItem] = {}
     read_until = 0
 
     def emit(ready: list[tuple[int, torch.Tensor]]) -> Iterator[FrameItem]:
         for index, disparity in ready:
             item = pending.pop(index)
-            item.disparity = stabiliser.push(disparity) if stabiliser is not None else disparity
+            if stabilise and not stabilisers:
+                stabilisers.append(DepthStabiliser(anchor=depth_of_window.anchor))
+            item.disparity = stabilisers[0].push(disparity) if stabilise else disparity
             yield item
 
     for start in window_starts(info.frame_count, plan):
@@ -206,7 +223,7 @@ def _with_depth(
         while read_until < end:
             frame = next(frames)
             depth_frame = next(depth_frames) if depth_frames is not None else None
-            point, lost = focus.guess(frame)
+            point, lost = focus.guess(frame, depth_frame)
             pending[read_until] = FrameItem(frame, depth_frame, point, lost)
             read_until += 1
         window = [pending[i] for i in range(start, end)]

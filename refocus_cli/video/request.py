@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from refocus_cli.aperture import ApertureShape
+from refocus_cli.autofocus import AutoFocus
 from refocus_cli.depth.models import DEFAULT_DEPTH_MODEL
 from refocus_cli.highlights import HighlightSettings
 from refocus_cli.io.video_types import EncodeSettings, VideoInfo
@@ -89,6 +90,8 @@ class VideoResult:
     timings_s: dict[str, float]
     device: str
     notes: tuple[str, ...] = ()
+    auto_focus: AutoFocus | None = None
+    """The subject auto-focus chose on the first frame (then followed), when the request named no focus."""
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -103,6 +106,9 @@ class VideoResult:
             "duration_s": round(self.info.duration_s, 4),
             "depth_source": self.depth_source,
             "focus_rule": self.focus_rule,
+            "auto_focus": None
+            if self.auto_focus is None
+            else {"point": [round(v, 2) for v in self.auto_focus.point_xy], "rule": self.auto_focus.rule},
             "device": self.device,
             "notes": list(self.notes),
             "timings_s": {name: round(seconds, 3) for name, seconds in self.timings_s.items()},

@@ -18,7 +18,11 @@ from refocus_cli.video.item import FrameItem
 from refocus_cli.video.request import VideoRequest
 
 if TYPE_CHECKING:
+    from refocus_cli.autofocus import AutoFocus
     from refocus_cli.restore.fit import PhotoDefocus
+
+SUBJECT_ANCHORED = ("two-plane", "defocus")
+"""Depth sources built around the followed subject: it is at disparity 1 on every frame (see `stabilise`)."""
 
 # --- frames and depth -------------------------------------------------------------------------------------------
 
@@ -61,12 +65,44 @@ def disparity_from_depth_frame(frame: Frame, kind: str) -> torch.Tensor:
 
 
 class WindowDepth:
-    """Depth for a window of L frames -> [L,1,H,W] disparity, from the chosen source."""
+    """Depth for a window of L frames -> [L,1,H,W] disparity, from the chosen source; and the depth auto-focus
+    reads on the first frame (`first_frame_focus`)."""
 
     def __init__(self, request: VideoRequest, info: VideoInfo, device: torch.device) -> None:
         self.request, self.info, self.device = request, info, device
         self.notes: list[str] = []
         self.source = self._choose_source()
+        self._first_model_depth: torch.Tensor | None = None
+
+    @property
+    def anchor(self) -> float | None:
+        """The disparity the source gives the followed subject on every frame, or None (its own scale and shift
+        each frame); the stabiliser keeps it. Known once the source is decided (after the first frame's depth)."""
+        return 1.0 if self.source in SUBJECT_ANCHORED else None
+
+    def first_frame_focus(self, frame: Frame, depth_frame: Frame | None) -> AutoFocus:
+        """Auto-focus on the first frame, as `refocus image` does: the nearest sizeable region near the centre of
+        its depth (two-plane: built around the centre; defocus: the sharpest region nearest)."""
+        from refocus_cli.autofocus import focus_from_depth
+
+        if self.source == "file":
+            assert depth_frame is not None
+            disparity = disparity_from_depth_frame(depth_frame, self.request.depth_kind)
+        else:
+            image = frame_to_linear(frame)
+            if self.source == "frames":
+                self.source = self._source_from_first_frame(image)
+            if self.source == "model":
+                disparity = self._first_model_depth = self._model_depth(image)
+            elif self.source == "defocus":
+                from refocus_cli.depth.defocus import defocus_depth
+
+                disparity = defocus_depth(image, None).disparity
+            else:
+                disparity = self._two_plane(
+                    image, ((self.info.width - 1) / 2, (self.info.height - 1) / 2), followed=False
+                )
+        return focus_from_depth(disparity)
 
     def _choose_source(self) -> str:
         request = self.request
@@ -115,23 +151,39 @@ class WindowDepth:
             self.source = self._source_from_first_frame(frame_to_linear(frames[0]))
         out = []
         for i, frame in enumerate(frames):
+            if self.source == "model" and frame.index == 0 and self._first_model_depth is not None:
+                out.append(self._first_model_depth)  # auto-focus estimated it already
+                continue
             image = frame_to_linear(frame)
             if self.source == "model":
-                from refocus_cli.depth.learned import estimate_depth
-
-                depth = estimate_depth(
-                    image.to(self.device), self.request.depth_model, device=self.device, offline=self.request.offline
-                )
-                out.append(depth.disparity.cpu())
+                out.append(self._model_depth(image))
             elif self.source == "defocus":
                 from refocus_cli.depth.defocus import defocus_depth
 
                 out.append(defocus_depth(image, points[i]).disparity)
             else:
-                from refocus_cli.depth.two_plane import SubjectHint, two_plane_depth
-
-                out.append(two_plane_depth(image, SubjectHint(points[i])).disparity)
+                out.append(self._two_plane(image, points[i]))
         return torch.cat(out)
+
+    def _model_depth(self, image: torch.Tensor) -> torch.Tensor:
+        """[1,1,H,W] disparity of one frame [1,3,H,W] from the learned model, on the CPU."""
+        from refocus_cli.depth.learned import estimate_depth
+
+        request = self.request
+        depth = estimate_depth(image.to(self.device), request.depth_model, device=self.device, offline=request.offline)
+        return depth.disparity.cpu()
+
+    def _two_plane(self, image: torch.Tensor, point_xy: tuple[float, float], *, followed: bool = True) -> torch.Tensor:
+        """[1,1,H,W] two-plane disparity of one frame with the subject under the point. A `followed` point (the
+        tracker's) is on the subject: the tracker's box around it is the subject where the segmentation finds
+        none there. Auto-focus's look around the centre is not followed: the subject found elsewhere stands."""
+        from refocus_cli.depth.two_plane import SubjectHint, two_plane_depth
+        from refocus_cli.video.track import default_box_px
+
+        side = default_box_px((self.info.height, self.info.width))
+        box = (point_xy[0] - side / 2, point_xy[1] - side / 2, float(side), float(side))
+        hint = SubjectHint(point_xy, followed_xywh=box if followed else None)
+        return two_plane_depth(image, hint).disparity
 
 
 class WindowRestore:
@@ -174,7 +226,7 @@ def render_frames(
 ) -> list[np.ndarray]:
     """Frames refocused together (one batch on the device): CoC from each frame's depth and focus, restore (if
     asked: fitted once per window by `restore`), highlights, render; [H,W,3] sRGB pixels each."""
-    restore = restore or WindowRestore(request.restore, 1)
+    restore = restore or WindowRestore(request.restore, request.window - request.overlap)
     cocs, images, disparities, focus, blur = [], [], [], [], []
     for item in items:
         assert item.sample is not None and item.disparity is not None
