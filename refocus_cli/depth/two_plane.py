@@ -67,11 +67,17 @@ def two_plane_depth(linear: torch.Tensor, hint: SubjectHint) -> DepthMap:
         linear: [1,3,H,W] linear light.
         hint: the focus point (and box) that marks the subject.
     """
-    _, _, h, w = linear.shape
-    subject = subject_mask(linear, hint)  # [H,W] float in [0, 1], feathered
+    disparity = disparity_from_mask(subject_mask(linear, hint))
+    return DepthMap(disparity=disparity, metric_depth_m=None, source=SOURCE)
+
+
+def disparity_from_mask(subject: torch.Tensor) -> torch.Tensor:
+    """[1,1,H,W] two-plane disparity from a subject's [H,W] soft mask in [0, 1]: the subject at 1 before the
+    background ramp."""
+    h, w = subject.shape
     rows = torch.linspace(BACKGROUND_FAR, BACKGROUND_NEAR, h).view(h, 1).expand(h, w)
     disparity = subject * SUBJECT_DISPARITY + (1.0 - subject) * rows
-    return DepthMap(disparity=disparity[None, None].float(), metric_depth_m=None, source=SOURCE)
+    return disparity[None, None].float()
 
 
 def subject_mask(linear: torch.Tensor, hint: SubjectHint) -> torch.Tensor:

@@ -19,6 +19,7 @@ from refocus_cli.video.request import VideoRequest
 
 if TYPE_CHECKING:
     from refocus_cli.autofocus import AutoFocus
+    from refocus_cli.depth.two_plane import SubjectHint
     from refocus_cli.restore.fit import PhotoDefocus
 
 SUBJECT_ANCHORED = ("two-plane", "defocus")
@@ -149,6 +150,8 @@ class WindowDepth:
             return torch.cat([disparity_from_depth_frame(f, self.request.depth_kind) for f in depth_frames])
         if self.source == "frames":
             self.source = self._source_from_first_frame(frame_to_linear(frames[0]))
+        if self.source == "two-plane":
+            return self._two_plane_window(frames, points)
         out = []
         for i, frame in enumerate(frames):
             if self.source == "model" and frame.index == 0 and self._first_model_depth is not None:
@@ -165,6 +168,20 @@ class WindowDepth:
                 out.append(self._two_plane(image, points[i]))
         return torch.cat(out)
 
+    def _two_plane_window(self, frames: list[Frame], points: list[tuple[float, float]]) -> torch.Tensor:
+        """[N,1,H,W] two-plane disparity of a window: the subject segmented once, on the window's middle frame,
+        and moved with the followed point to the other frames. A segmentation per frame would let what it takes
+        in (a face beside the followed point, say) flicker in and out of focus from frame to frame."""
+        from refocus_cli.depth.two_plane import disparity_from_mask, subject_mask
+
+        middle = len(frames) // 2
+        mask = subject_mask(frame_to_linear(frames[middle]), self._hint(points[middle]))
+        out = []
+        for point in points:
+            dx, dy = round(point[0] - points[middle][0]), round(point[1] - points[middle][1])
+            out.append(disparity_from_mask(shifted(mask, dx, dy)))
+        return torch.cat(out)
+
     def _model_depth(self, image: torch.Tensor) -> torch.Tensor:
         """[1,1,H,W] disparity of one frame [1,3,H,W] from the learned model, on the CPU."""
         from refocus_cli.depth.learned import estimate_depth
@@ -177,13 +194,19 @@ class WindowDepth:
         """[1,1,H,W] two-plane disparity of one frame with the subject under the point. A `followed` point (the
         tracker's) is on the subject: the tracker's box around it is the subject where the segmentation finds
         none there. Auto-focus's look around the centre is not followed: the subject found elsewhere stands."""
-        from refocus_cli.depth.two_plane import SubjectHint, two_plane_depth
+        from refocus_cli.depth.two_plane import two_plane_depth
+
+        return two_plane_depth(image, self._hint(point_xy, followed=followed)).disparity
+
+    def _hint(self, point_xy: tuple[float, float], *, followed: bool = True) -> SubjectHint:
+        """The subject under the point; a followed point's box (the tracker's) stands where segmentation finds
+        none."""
+        from refocus_cli.depth.two_plane import SubjectHint
         from refocus_cli.video.track import default_box_px
 
         side = default_box_px((self.info.height, self.info.width))
         box = (point_xy[0] - side / 2, point_xy[1] - side / 2, float(side), float(side))
-        hint = SubjectHint(point_xy, followed_xywh=box if followed else None)
-        return two_plane_depth(image, hint).disparity
+        return SubjectHint(point_xy, followed_xywh=box if followed else None)
 
 
 class WindowRestore:
@@ -252,3 +275,19 @@ def render_frames(
             device=device,
         )
     return [linear_to_pixels(rendered[i : i + 1], bit_depth) for i in range(len(items))]
+
+
+def shifted(mask: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """[H,W] `mask` moved by whole pixels (dx right, dy down), zero where nothing moves in.
+
+    >>> shifted(torch.eye(3), 1, 0).tolist()
+    [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    """
+    h, w = mask.shape
+    out = torch.zeros_like(mask)
+    if abs(dx) >= w or abs(dy) >= h:
+        return out
+    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = mask[
+        max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
