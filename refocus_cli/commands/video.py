@@ -98,7 +98,8 @@ def video_command(
     focus: Annotated[
         str | None,
         typer.Option(
-            help="X,Y of the subject in the first frame; it is followed through the clip.",
+            help="X,Y of the subject in the first frame; it is followed through the clip. (default: auto-focus "
+            "picks the subject on the first frame, then it is followed)",
             metavar="X,Y",
             rich_help_panel=FOCUS,
         ),
