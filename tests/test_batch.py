@@ -235,6 +235,10 @@ def test_paths_swap_for_a_worker_and_back() -> None:
     assert swap_paths({"note": "/p/out/0/a.jpg: no EXIF"}, back) == {"note": "out/a.jpg: no EXIF"}
 
 
+def written_outputs(folder: Path) -> list[Path]:
+    return [p for p in folder.glob("*.png") if not p.name.startswith(".")] if folder.is_dir() else []
+
+
 def test_ctrl_c_stops_a_batch_with_one_line_and_only_whole_outputs(tmp_path: Path) -> None:
     import signal
     import time
@@ -249,8 +253,8 @@ def test_ctrl_c_stops_a_batch_with_one_line_and_only_whole_outputs(tmp_path: Pat
                "--out-dir", str(out), "--workers", "2", "--quiet"]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None and not any(out.glob("*.png")):
-        time.sleep(0.05)
+    while time.monotonic() < deadline and process.poll() is None and not written_outputs(out):
+        time.sleep(0.05)  # until a first output is whole (its hidden temporary file renamed into place)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130

@@ -8,7 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from refocus_cli.commands import debug_enabled, echo_error
+from refocus_cli.commands.progress import file_progress
 
 if TYPE_CHECKING:
     from refocus_cli.batch.runner import BatchPlacement
@@ -74,7 +75,7 @@ def run_batch(
             with bar as frames_done, closing(run_tasks(todo, options.placement, frames_done)) as running:
                 outcomes.extend(_reported(running, options, describe, True))
         else:
-            with _file_progress(show, len(todo)) as file_done, closing(run_tasks(todo, options.placement)) as running:
+            with file_progress(show, len(todo)) as file_done, closing(run_tasks(todo, options.placement)) as running:
                 for outcome in _reported(running, options, describe, in_process):
                     outcomes.append(outcome)
                     if file_done is not None:
@@ -213,25 +214,3 @@ def _shown(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(str(item) for item in value)
     return str(getattr(value, "value", value))
-
-
-@contextmanager
-def _file_progress(enabled: bool, total: int) -> Iterator[Callable[[], None] | None]:
-    """A rich progress bar of files with the ETA on stderr, or None."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("files"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("batch", total=total)
-        yield lambda: bar.advance(task)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -52,6 +52,7 @@ from refocus_cli.commands.options import (
     parse_focus,
     pick,
 )
+from refocus_cli.commands.progress import frame_progress
 from refocus_cli.config import load_config
 from refocus_cli.errors import SettingsError
 from refocus_cli.io.run_paths import RunPaths, check_run_paths, model_reads
@@ -349,7 +350,7 @@ def video_command(
         title=f"refocus {ctx.info_name or 'video'}",
         settings=given_options(ctx),
         describe=describe,
-        frame_progress=lambda: _frame_progress(True),
+        frame_progress=lambda: frame_progress(True),
     )
 
 
@@ -357,48 +358,3 @@ def describe(result: VideoResult) -> str:
     """What was done to one clip, for its `wrote` line and its contact-sheet row."""
     seconds = result.timings_s["total"]
     return f"{result.frames_written} frames, {result.frames_written / seconds:.2f} fps, depth {result.depth_source}"
-
-
-class _frame_progress:
-    """A rich progress bar of frames with fps and ETA on stderr, or nothing."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._bar: Any = None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("frames"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[fps]}"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._bar.__enter__()
-        task = self._bar.add_task("video", total=None, fps="")
-
-        def advance(count: int, total: int) -> None:
-            self._bar.update(task, total=total, advance=count)
-            speed = self._bar.tasks[0].speed
-            self._bar.update(task, fps=f"{speed:.2f} fps" if speed else "")
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
