@@ -26,6 +26,9 @@ BACKLOG_PER_WORKER = 2
 """Tasks handed out ahead per worker: enough to keep workers busy, few enough to bound memory (a task may carry
 its input's bytes)."""
 
+STOP_WAIT_S = 30.0
+"""How long an interrupted run waits for its workers' tasks to unwind before ending them anyway."""
+
 Item = TypeVar("Item")
 Outcome = TypeVar("Outcome")
 
@@ -39,12 +42,17 @@ _stopping = False
 """Set in a worker process by its first SIGINT: the tasks still queued for it end at once."""
 
 
+_in_task = False
+"""A worker is running a task (a SIGINT between tasks only marks it stopping: no traceback from its loop)."""
+
+
 def _stop_on_interrupt(signum: int, frame: object) -> None:
     """A worker's SIGINT handler: stop this task (KeyboardInterrupt unwinds it, temporary files removed) and
     every task queued after it."""
     global _stopping
     _stopping = True
-    raise KeyboardInterrupt
+    if _in_task:
+        raise KeyboardInterrupt
 
 
 def _start_worker() -> None:
@@ -53,15 +61,18 @@ def _start_worker() -> None:
 
 def on_one_thread(function: Callable[[Item], Outcome], item: Item) -> Outcome:
     """`function(item)` with torch on one thread (restored after), as every worker runs a task."""
+    global _in_task
     if _stopping:
         raise KeyboardInterrupt
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    _in_task = True
     try:
         return function(item)
     finally:
+        _in_task = False
         torch.set_num_threads(threads)
 
 
@@ -87,10 +98,18 @@ def run_in_processes(function: Callable[[Item], Outcome], items: Iterable[Item],
                 for future in done:
                     yield future.result()
         except BaseException:  # Ctrl-C, or the caller stopped: no new task starts, running ones are interrupted
-            for future in pending:
-                future.cancel()
+            running = {future for future in pending if not future.cancel()}
             _interrupt(pool)
+            wait(running, timeout=STOP_WAIT_S)  # each unwinds its task, removing its temporary files
+            _end(pool)  # then nothing is left for a worker to do but tear down its interpreter: not waited for
             raise
+
+
+def _end(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's workers (their tasks have unwound)."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        if process.is_alive():
+            process.kill()
 
 
 def _interrupt(pool: ProcessPoolExecutor) -> None:
