@@ -44,10 +44,6 @@ class BatchPlacement:
         """Inputs travel with the tasks and outputs come back (a Ray cluster without shared folders)."""
         return self.ray_address is not None and not self.shared_folders
 
-    def name(self, tasks: int) -> str:
-        """`local:N` or `ray:ADDRESS`, for records."""
-        return f"ray:{self.ray_address}" if self.ray_address else f"local:{self.workers_for(tasks)}"
-
     def workers_for(self, tasks: int) -> int:
         """Local processes worth starting for `tasks` tasks."""
         return max(1, min(self.workers, tasks))
