@@ -10,9 +10,9 @@ from pathlib import Path
 
 from refocus_cli.commands.inputs import check_outputs
 from refocus_cli.errors import InputError, OutputError, SettingsError
+from refocus_cli.io.formats import VIDEO_SUFFIXES
 from refocus_cli.io.run_paths import RunPaths
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi")
 OWN_SUFFIX = "-refocused"
 """What `default_output` adds to a clip's name."""
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from refocus_cli.errors import OutputError
 
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi")
+"""Video files by suffix, for reading, writing, previews and folder inputs (in the order messages list them)."""
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic"})
 """Photos the commands take (folders are searched for these)."""
 READ_ONLY_SUFFIXES = {".heic": ".jpg"}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from refocus_cli.errors import RefocusError
+from refocus_cli.io.formats import VIDEO_SUFFIXES
 from refocus_cli.io.sequences import FRAME_SUFFIXES, is_pattern, natural_key, pattern_numbers
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from av.video.stream import VideoStream
     from PIL import Image
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
 """Files previewed by their middle frame, decoded with PyAV (lower-case suffixes)."""
 
 NO_PREVIEW_SUFFIXES = (".npy", ".pfm", ".json", ".txt", ".js", ".html", ".htm")

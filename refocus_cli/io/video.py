@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from refocus_cli.errors import InputError, OutputError, SettingsError, missing_or_unreadable
+from refocus_cli.io.formats import VIDEO_SUFFIXES
 from refocus_cli.io.sequences import SequenceWriter, as_fps, is_pattern, probe_sequence, read_sequence
 from refocus_cli.io.video_types import UNSPECIFIED, EncodeSettings, Frame, VideoInfo
 from refocus_cli.io.video_writer import VideoWriter, one_line
@@ -40,7 +41,6 @@ __all__ = [
     "read_frames",
 ]
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
 """Output suffixes written as a video file; any other output is an image sequence or an error."""
 
 COPIED_STREAM_TYPES = ("audio", "subtitle")
